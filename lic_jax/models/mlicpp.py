@@ -1,0 +1,194 @@
+"""MLIC++ (Jiang & Wang, "MLIC++: Linear Complexity Multi-Reference Entropy Modeling
+for Learned Image Compression", arXiv 2307.15421), NHWC.
+
+y = g_a(x) is cut into `slice_num` channel slices; each slice is coded in two
+checkerboard halves (anchors, then non-anchors). The entropy parameters of a half come
+from the hyperprior and from up to four contexts: channel context and global inter-slice
+attention over the earlier slices, and for non-anchors also local window attention and
+global intra-slice attention over the decoded anchors. Latent residual prediction (LRP)
+then corrects the rounding error of each half.
+
+The three methods `anchor_params`, `nonanchor_params` and `finish_slice` are the slice
+step: `lic_jax.models.slices` runs them for forward, compress and decompress alike.
+"""
+import dataclasses
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from lic_jax.entropy import checkerboard
+from lic_jax.entropy.factorized import EntropyBottleneck
+from lic_jax.nn.attention import LinearGlobalInterContext, LinearGlobalIntraContext, LocalContext
+from lic_jax.nn.layers import (ConvStack, Conv2d, ResidualBlock, ResidualBlockUpsample,
+                               ResidualBlockWithStride, gelu, subpel_conv)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLICPlusPlusConfig:
+  """N: hyper-latent channels; M: latent channels, cut into slice_num equal slices.
+
+  old=True selects the classes of the 2023-09 released weights
+  (SynthesisTransformOld, LatentResidualPredictionOld).
+  """
+  N: int = 192
+  M: int = 320
+  slice_num: int = 10
+  old: bool = False
+  window: int = 5
+  local_heads: int = 2
+
+  @property
+  def slice_ch(self):
+    return self.M // self.slice_num
+
+  @property
+  def slice_widths(self):
+    return (self.slice_ch,) * self.slice_num
+
+
+class AnalysisTransform(nn.Module):
+  """g_a: (B, H, W, 3) -> (B, H/16, W/16, M)."""
+  N: int
+  M: int
+
+  @nn.compact
+  def __call__(self, x):
+    for k in range(3):
+      x = ResidualBlockWithStride(self.N, name=f"analysis_transform_{2 * k}")(x)
+      x = ResidualBlock(self.N, name=f"analysis_transform_{2 * k + 1}")(x)
+    return Conv2d(self.M, 3, 2, name="analysis_transform_6")(x)
+
+
+class SynthesisTransform(nn.Module):
+  """g_s: (B, h, w, M) -> (B, 16h, 16w, 3).
+
+  The current class widens block 0 at M and narrows in block 1; the old class
+  narrows to N already in block 0 (with a 1x1 skip).
+  """
+  N: int
+  M: int
+  old: bool = False
+
+  @nn.compact
+  def __call__(self, y_hat):
+    x = ResidualBlock(self.N if self.old else self.M, name="synthesis_transform_0")(y_hat)
+    for k in range(3):
+      x = ResidualBlockUpsample(self.N, name=f"synthesis_transform_{2 * k + 1}")(x)
+      x = ResidualBlock(self.N, name=f"synthesis_transform_{2 * k + 2}")(x)
+    return subpel_conv(x, 3, 2, "synthesis_transform_7")
+
+
+class HyperSynthesis(nn.Module):
+  """h_s: (B, h/4, w/4, N) -> (B, h, w, 2M): hyper scales and hyper means."""
+  M: int
+
+  @nn.compact
+  def __call__(self, z_hat):
+    M = self.M
+    x = gelu(Conv2d(M, 3, name="increase_0")(z_hat))
+    x = gelu(subpel_conv(x, M, 2, "increase_2"))
+    x = gelu(Conv2d(M * 3 // 2, 3, name="increase_4")(x))
+    x = gelu(subpel_conv(x, M * 3 // 2, 2, "increase_6"))
+    return Conv2d(2 * M, 3, name="increase_8")(x)
+
+
+def lrp_widths(in_dim, out_dim, old):
+  """Conv widths of latent residual prediction for in_dim -> out_dim channels.
+
+  The old class steps the width down in quarters of |in - out|; the current one
+  uses fixed 224 and 128.
+  """
+  if old:
+    diff = abs(out_dim - in_dim)
+    return (in_dim - diff // 4, in_dim - diff // 2, in_dim - diff * 3 // 4, out_dim)
+  return (224, 128, out_dim)
+
+
+class MLICPlusPlus(nn.Module):
+  """MLIC++. Tensors are NHWC; y has M channels at 1/16, z has N at 1/64 resolution."""
+  config: MLICPlusPlusConfig
+
+  def setup(self):
+    c = self.config
+    sc, M = c.slice_ch, c.M
+    self.g_a = AnalysisTransform(c.N, M)
+    self.g_s = SynthesisTransform(c.N, M, old=c.old)
+    self.h_a = ConvStack((c.N,) * 5, (3,) * 5, "reduction", strides=(1, 1, 2, 1, 2))
+    self.h_s = HyperSynthesis(M)
+    self.entropy_bottleneck = EntropyBottleneck(c.N)
+    slices = range(c.slice_num)
+    self.local_context = [LocalContext(c.window, c.local_heads) for _ in slices]
+    # Slice 0 has no earlier slices, hence no channel or global contexts.
+    self.channel_context = [
+        ConvStack((192, 128, 4 * sc), (3, 3, 3), "fushion") if i else None for i in slices]
+    self.global_inter_context = [
+        LinearGlobalInterContext(2 * sc, sc * i // 32) if i else None for i in slices]
+    self.global_intra_context = [LinearGlobalIntraContext() if i else None for i in slices]
+    entropy_parameters = lambda: ConvStack((320, 256, 128, 2 * sc), (1,) * 4, "fusion")
+    self.entropy_parameters_anchor = [entropy_parameters() for _ in slices]
+    self.entropy_parameters_nonanchor = [entropy_parameters() for _ in slices]
+    def lrp(i):
+      widths = lrp_widths(M + (i + 1) * sc, sc, c.old)
+      return ConvStack(widths, (3,) * len(widths), "lrp_transform")
+    self.lrp_anchor = [lrp(i) for i in slices]
+    self.lrp_nonanchor = [lrp(i) for i in slices]
+
+  def __call__(self, x, rng=None):
+    """Forward pass, see `lic_jax.models.slices.forward`."""
+    from lic_jax.models import slices
+    return slices.forward(self, x, rng)
+
+  # Transforms.
+  def analysis(self, x):
+    """(B, H, W, 3) -> y (B, H/16, W/16, M)."""
+    return self.g_a(x)
+
+  def hyper_analysis(self, y):
+    """y (B, h, w, M) -> z (B, h/4, w/4, N)."""
+    return self.h_a(y)
+
+  def hyper_synthesis(self, z_hat):
+    """z_hat (B, h/4, w/4, N) -> hyper params (B, h, w, 2M): scales then means."""
+    return self.h_s(z_hat)
+
+  def synthesis(self, y_hat):
+    """y_hat (B, h, w, M) -> x_hat (B, 16h, 16w, 3), not clipped."""
+    return self.g_s(y_hat)
+
+  def entropy_bottleneck_params(self):
+    return self.entropy_bottleneck()
+
+  # The slice step. `previous` is the decoded y_hat of slices < i, concatenated on
+  # channels ((B, h, w, 0) for slice 0); `hyper` is h_s's output.
+  def anchor_params(self, i, hyper, previous):
+    """Slice i's anchor (scales, means), each (B, h, w, C_i), and the contexts that
+    the non-anchors reuse."""
+    if i == 0:
+      contexts = []
+    else:
+      contexts = [self.global_inter_context[i](previous), self.channel_context[i](previous)]
+    params = self.entropy_parameters_anchor[i](jnp.concatenate(contexts + [hyper], -1))
+    scales, means = jnp.split(params, 2, axis=-1)
+    return scales, means, contexts
+
+  def nonanchor_params(self, i, anchor_hat, hyper, previous, contexts):
+    """Adds LRP to the decoded anchors (zero at non-anchors) and returns them with
+    the non-anchor (scales, means)."""
+    anchor_hat = anchor_hat + checkerboard.anchor(self._lrp(self.lrp_anchor[i], hyper, previous,
+                                                            anchor_hat))
+    local = [self.local_context[i](anchor_hat)]
+    if i:
+      local.append(self.global_intra_context[i](previous[..., -self.config.slice_ch:],
+                                                anchor_hat))
+    params = self.entropy_parameters_nonanchor[i](jnp.concatenate(local + contexts + [hyper], -1))
+    scales, means = jnp.split(params, 2, axis=-1)
+    return anchor_hat, scales, means
+
+  def finish_slice(self, i, y_hat_slice, hyper, previous):
+    """Adds LRP to the decoded non-anchors of slice i."""
+    lrp = self._lrp(self.lrp_nonanchor[i], hyper, previous, y_hat_slice)
+    return y_hat_slice + checkerboard.nonanchor(lrp)
+
+  def _lrp(self, module, hyper, previous, current):
+    hyper_means = jnp.split(hyper, 2, axis=-1)[1]
+    return 0.5 * jnp.tanh(module(jnp.concatenate([hyper_means, previous, current], -1)))

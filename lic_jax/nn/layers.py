@@ -1,0 +1,138 @@
+"""Convolutions, GDN and residual blocks, NHWC, with PyTorch's padding semantics.
+
+Sub-module names follow the PyTorch state-dict names of the released models, with
+`.k` written `_k` (`analysis_transform.0.conv1` -> `analysis_transform_0/conv1`),
+so that `lic_jax.convert` can map a checkpoint key to a parameter by rule.
+"""
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lic_jax.ops import lower_bound
+
+# torch.nn.GELU is the exact (erf) form; JAX defaults to the tanh approximation.
+gelu = functools.partial(jax.nn.gelu, approximate=False)
+
+
+def Conv2d(features, kernel_size, stride=1, groups=1, padding=None, name=None):
+  """A PyTorch-style Conv2d: symmetric zero padding of kernel_size // 2 by default.
+
+  ('SAME' would pad (0, 1) for a stride-2 3x3 conv on even sizes; PyTorch pads (1, 1).)
+  """
+  pad = kernel_size // 2 if padding is None else padding
+  return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride),
+                 padding=((pad, pad), (pad, pad)), feature_group_count=groups, name=name)
+
+
+def pixel_shuffle(x, r):
+  """torch.nn.PixelShuffle in NHWC: (B, H, W, C*r*r) -> (B, H*r, W*r, C).
+
+  Input channel c*r*r + i*r + j goes to output channel c at offset (i, j); note that
+  this differs from tf.nn.depth_to_space, which puts the channel index last.
+  """
+  b, h, w, crr = x.shape
+  c = crr // (r * r)
+  x = x.reshape(b, h, w, c, r, r)
+  x = x.transpose(0, 1, 4, 2, 5, 3)
+  return x.reshape(b, h * r, w * r, c)
+
+
+def subpel_conv(x, features, r, name):
+  """3x3 conv to features*r^2 channels, then pixel shuffle (compressai subpel_conv3x3).
+
+  The conv is named `<name>_0` as in PyTorch, where it is item 0 of a Sequential.
+  """
+  return pixel_shuffle(Conv2d(features * r * r, 3, name=f"{name}_0")(x), r)
+
+
+class GDN(nn.Module):
+  """Generalized divisive normalization (Ballé et al. 2016), compressai's form.
+
+  y_c = x_c / sqrt(beta_c + sum_j gamma_cj x_j^2); the inverse multiplies instead.
+  beta and gamma are stored reparametrised (value = max(p, bound)^2 - pedestal), as
+  in compressai, which keeps them positive and trainable near zero.
+  """
+  inverse: bool = False
+  beta_min: float = 1e-6
+  gamma_init: float = 0.1
+  reparam_offset: float = 2.0 ** -18
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C) -> (B, H, W, C)."""
+    channels = x.shape[-1]
+    pedestal = self.reparam_offset ** 2
+    beta = self.param(
+        "beta", lambda _, s: jnp.sqrt(jnp.ones(s) + pedestal), (channels,))
+    gamma = self.param(
+        "gamma", lambda _, s: jnp.sqrt(self.gamma_init * jnp.eye(s[0]) + pedestal),
+        (channels, channels))
+    beta = lower_bound(beta, (self.beta_min + pedestal) ** 0.5) ** 2 - pedestal
+    gamma = lower_bound(gamma, pedestal ** 0.5) ** 2 - pedestal
+    # gamma is (C_out, C_in), applied as a 1x1 conv over x^2.
+    norm = jnp.einsum("bhwj,cj->bhwc", x * x, gamma) + beta
+    return x * (jnp.sqrt(norm) if self.inverse else jax.lax.rsqrt(norm))
+
+
+class ResidualBlock(nn.Module):
+  """Two 3x3 convs with GELU, plus identity (or a 1x1 skip when widths differ)."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C_in) -> (B, H, W, features)."""
+    out = gelu(Conv2d(self.features, 3, name="conv1")(x))
+    out = gelu(Conv2d(self.features, 3, name="conv2")(out))
+    if x.shape[-1] != self.features:
+      x = Conv2d(self.features, 1, name="skip")(x)
+    return out + x
+
+
+class ResidualBlockWithStride(nn.Module):
+  """Downsampling residual block: 3x3/s conv, GELU, 3x3 conv, GDN; 1x1/s skip."""
+  features: int
+  stride: int = 2
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C_in) -> (B, H/stride, W/stride, features)."""
+    out = gelu(Conv2d(self.features, 3, self.stride, name="conv1")(x))
+    out = GDN(name="gdn")(Conv2d(self.features, 3, name="conv2")(out))
+    if self.stride != 1 or x.shape[-1] != self.features:
+      x = Conv2d(self.features, 1, self.stride, name="skip")(x)
+    return out + x
+
+
+class ResidualBlockUpsample(nn.Module):
+  """Upsampling residual block: subpel conv, GELU, 3x3 conv, IGDN; subpel skip."""
+  features: int
+  upsample: int = 2
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C_in) -> (B, H*r, W*r, features)."""
+    out = gelu(subpel_conv(x, self.features, self.upsample, "subpel_conv"))
+    out = GDN(inverse=True, name="igdn")(Conv2d(self.features, 3, name="conv")(out))
+    return out + subpel_conv(x, self.features, self.upsample, "upsample")
+
+
+class ConvStack(nn.Module):
+  """Convs with an activation between them, named `<prefix>_0, _2, ...` as in a
+  PyTorch Sequential that interleaves convs and activations."""
+  widths: tuple
+  kernel_sizes: tuple
+  prefix: str
+  strides: tuple = None
+  activation: callable = gelu
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C_in) -> (B, H / prod(strides), W / prod(strides), widths[-1])."""
+    strides = self.strides or (1,) * len(self.widths)
+    for k, (width, size, stride) in enumerate(zip(self.widths, self.kernel_sizes, strides)):
+      if k:
+        x = self.activation(x)
+      x = Conv2d(width, size, stride, name=f"{self.prefix}_{2 * k}")(x)
+    return x
