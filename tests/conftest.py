@@ -1,0 +1,90 @@
+"""Shared test fixtures: the PyTorch reference data in ../shared/reference.
+
+Set LIC_JAX_REFERENCE to use another folder. Without the folder, tests that need it
+are skipped with the reason, except under CI (CI=true), where that is a failure.
+"""
+import functools
+import os
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE_DIR = os.environ.get("LIC_JAX_REFERENCE",
+                               os.path.join(REPO, os.pardir, "shared", "reference"))
+
+# The converted small fixture models: name -> arch.
+FIXTURES = {"mlicpp_small": "mlicpp", "mlicpp_old_small": "mlicpp-old", "elic_small": "elic"}
+
+
+def reference_path(name):
+  """Path of a file in the reference folder; skips (or fails under CI) if absent."""
+  path = os.path.join(REFERENCE_DIR, name)
+  if not os.path.exists(path):
+    message = (f"reference file {path} is missing: put the PyTorch fixtures in "
+               "../shared/reference or point LIC_JAX_REFERENCE at them")
+    if os.environ.get("CI", "").lower() == "true":
+      pytest.fail(message)
+    pytest.skip(message)
+  return path
+
+
+@functools.lru_cache(maxsize=None)
+def _npz(name):
+  return dict(np.load(reference_path(f"{name}_outputs.npz")))
+
+
+def reference_outputs(name):
+  """The recorded tensors of fixture `name` as a dict of numpy arrays (NCHW)."""
+  return _npz(name)
+
+
+def nhwc(array):
+  """NCHW fixture tensor -> NHWC."""
+  return np.asarray(array).transpose(0, 2, 3, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _state_dict(name):
+  from lic_jax import convert
+  return convert.load_torch_state_dict(reference_path(f"{name}.pth.tar"))
+
+
+def state_dict(name):
+  """The fixture checkpoint's state dict as numpy arrays (a fresh dict each call)."""
+  return dict(_state_dict(name))
+
+
+@functools.lru_cache(maxsize=None)
+def converted(name):
+  """(arch, config, params, tables) of a fixture checkpoint."""
+  from lic_jax import convert
+  return convert.convert_state_dict(state_dict(name))
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory):
+  """name -> directory of the converted fixture model, written once per session."""
+  from lic_jax import checkpoint
+  root = tmp_path_factory.mktemp("models")
+  dirs = {}
+
+  def get(name):
+    if name not in dirs:
+      arch, config, params, tables = converted(name)
+      dirs[name] = str(root / name)
+      checkpoint.save(dirs[name], arch, config, params, tables)
+    return dirs[name]
+  return get
+
+
+@functools.lru_cache(maxsize=None)
+def _codec(path):
+  import lic_jax
+  return lic_jax.load_model(path)
+
+
+@pytest.fixture(scope="session")
+def codecs(model_dirs):
+  """name -> loaded Codec of the converted fixture (cached for the session)."""
+  return lambda name: _codec(model_dirs(name))
