@@ -22,7 +22,7 @@ from lic_jax import models
 from lic_jax.entropy import factorized, gaussian
 from lic_jax.nn.attention import relative_position_index
 
-ARCHS = ("mlicpp", "mlicpp-old")
+ARCHS = ("mlicpp", "mlicpp-old", "elic")
 
 
 class ConversionError(ValueError):
@@ -86,7 +86,10 @@ def _convert_tensor(key, value):
     return ("entropy_bottleneck", f"{eb.group(1)}_{eb.group(2)}"), value
   module, _, name = key.rpartition(".")
   path = flax_path(module)
-  if name == "weight" and value.ndim == 4:     # Conv2d: OIHW -> HWIO
+  # Conv2d: OIHW -> HWIO. ConvTranspose2d (ELIC's g_s, h_s): (in, out, kh, kw) ->
+  # (kh, kw, out, in), what Flax's ConvTranspose(transpose_kernel=True) holds (it
+  # flips the kernel itself), so both take the same permutation.
+  if name == "weight" and value.ndim == 4:
     return path + ("kernel",), value.transpose(2, 3, 1, 0)
   if name == "weight" and value.ndim == 2:     # Linear: (out, in) -> (in, out)
     return path + ("kernel",), value.T
@@ -111,23 +114,37 @@ def normalize_keys(state_dict):
 
 
 def detect_arch(state_dict):
-  """'mlicpp' or 'mlicpp-old' from which keys exist."""
-  if "g_a.analysis_transform.14.conv_a.0.conv.0.weight" in state_dict or (
-      "local_context.0.weight" in state_dict):
-    raise ConversionError("this is an ELIC checkpoint; lic_jax cannot convert ELIC yet "
-                          "(only --arch mlicpp and mlicpp-old)")
+  """'mlicpp', 'mlicpp-old' or 'elic' from which keys exist.
+
+  ELIC's local context is a plain conv (`local_context.0.weight`) and its g_a ends in
+  a conv at index 13; MLIC++'s local context is attention (`...qkv_proj`), its g_a ends
+  at index 6.
+  """
+  if "local_context.0.weight" in state_dict and (
+      "g_a.analysis_transform.13.weight" in state_dict):
+    return "elic"
   if "g_a.analysis_transform.6.weight" not in state_dict or (
       "local_context.0.qkv_proj.weight" not in state_dict):
-    raise ConversionError("the state dict has neither the MLIC++ nor the ELIC layout "
-                          "(no g_a.analysis_transform.6.weight / local_context.0.qkv_proj)")
+    raise ConversionError("the state dict has neither the MLIC++ layout (g_a.analysis_transform"
+                          ".6.weight, local_context.0.qkv_proj.weight) nor the ELIC layout "
+                          "(g_a.analysis_transform.13.weight, local_context.0.weight)")
   return "mlicpp-old" if "g_s.synthesis_transform.0.skip.weight" in state_dict else "mlicpp"
 
 
 def infer_config(arch, state_dict):
-  """MLIC++ config from tensor shapes: N, M, slice_num, window, heads."""
+  """The config from tensor shapes. MLIC++: N, M, slice_num, window, heads; ELIC: N, M
+  and the slice widths (the input channels of each `local_context.{i}` conv)."""
   try:
     slice_num = 1 + max(int(m.group(1)) for m in
                         (re.match(r"local_context\.(\d+)\.", k) for k in state_dict) if m)
+    if arch == "elic":
+      # ELIC's `quant` is a training choice not stored in the weights; 'ste' is the
+      # released models' setting.
+      return models.ELICConfig(
+          N=int(state_dict["g_a.analysis_transform.0.weight"].shape[0]),
+          M=int(state_dict["g_a.analysis_transform.13.weight"].shape[0]),
+          slice_widths=tuple(int(state_dict[f"local_context.{i}.weight"].shape[1])
+                             for i in range(slice_num)))
     table = state_dict["local_context.0.relative_position_table"]
     return models.MLICPlusPlusConfig(
         N=int(state_dict["g_a.analysis_transform.0.conv1.weight"].shape[0]),

@@ -1,9 +1,11 @@
 """Model registry: arch name -> (config class, module class)."""
+from lic_jax.models.elic import ELIC, ELICConfig
 from lic_jax.models.mlicpp import MLICPlusPlus, MLICPlusPlusConfig
 
 ARCHS = {
     "mlicpp": (MLICPlusPlusConfig, MLICPlusPlus),
     "mlicpp-old": (MLICPlusPlusConfig, MLICPlusPlus),
+    "elic": (ELICConfig, ELIC),
 }
 
 

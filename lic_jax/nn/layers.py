@@ -136,3 +136,85 @@ class ConvStack(nn.Module):
         x = self.activation(x)
       x = Conv2d(width, size, stride, name=f"{self.prefix}_{2 * k}")(x)
     return x
+
+
+def ConvTranspose2d(features, kernel_size, stride=1, padding=None, output_padding=None,
+                    name=None):
+  """A PyTorch-style ConvTranspose2d; by default the compressai/ELIC `deconv`:
+  padding kernel_size // 2 and output_padding stride - 1, so that the output is exactly
+  stride times the input (ELIC: 5x5/s2 with padding 2 and output_padding 1).
+
+  PyTorch's transposed conv is a plain conv of the stride-dilated input with the
+  spatially flipped kernel, in and out swapped, padded by k - 1 - padding on the low
+  side and k - 1 - padding + output_padding on the high side; Flax's ConvTranspose with
+  `transpose_kernel=True` does the flip and swap. Its kernel is (kh, kw, out, in): the
+  PyTorch weight (in, out, kh, kw) transposed by (2, 3, 1, 0), the same permutation
+  as a Conv2d's OIHW -> HWIO.
+  """
+  pad = kernel_size // 2 if padding is None else padding
+  extra = stride - 1 if output_padding is None else output_padding
+  low, high = kernel_size - 1 - pad, kernel_size - 1 - pad + extra
+  return nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(stride, stride),
+                          padding=((low, high), (low, high)), transpose_kernel=True,
+                          name=name)
+
+
+class ResidualBottleneck(nn.Module):
+  """x + branch(x), branch = 1x1 to C/2, act, 3x3, act, 1x1 back to C (ELIC's block).
+
+  Convs are named `branch_{0,2,4}` as in the PyTorch Sequential.
+  """
+  activation: callable = jax.nn.relu
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C) -> (B, H, W, C)."""
+    channels = x.shape[-1]
+    out = self.activation(Conv2d(channels // 2, 1, name="branch_0")(x))
+    out = self.activation(Conv2d(channels // 2, 3, name="branch_2")(out))
+    return x + Conv2d(channels, 1, name="branch_4")(out)
+
+
+class AttentionBlock(nn.Module):
+  """compressai's simplified attention (Cheng et al. 2020, "Learned Image Compression
+  with Discretized Gaussian Mixture Likelihoods and Attention Modules"):
+  x + a(x) * sigmoid(b(x)), a = three residual units, b = three residual units and a
+  1x1 conv. A residual unit is relu(x + (1x1 to C/2, relu, 3x3, relu, 1x1 to C)(x)).
+
+  Names follow compressai: `conv_a_{0,1,2}/conv_{0,2,4}`, `conv_b_{0,1,2}/...`, `conv_b_3`.
+  """
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C) -> (B, H, W, C)."""
+    channels = x.shape[-1]
+
+    def residual_unit(h, name):
+      stack = ConvStack((channels // 2, channels // 2, channels), (1, 3, 1), "conv",
+                        activation=jax.nn.relu, name=name)
+      return jax.nn.relu(h + stack(h))
+
+    a = b = x
+    for k in range(3):
+      a = residual_unit(a, f"conv_a_{k}")
+      b = residual_unit(b, f"conv_b_{k}")
+    b = Conv2d(channels, 1, name="conv_b_3")(b)
+    return x + a * jax.nn.sigmoid(b)
+
+
+class Sequential(nn.Module):
+  """Layers applied in order, the k-th named `<prefix>_k`, as items of a PyTorch
+  nn.Sequential are named by their index.
+
+  layers: a tuple of layer factories, each called as `layer(name=...)` to make the
+  module (e.g. `functools.partial(Conv2d, 192, 5, 2)`); a model's layer list can so be
+  read side by side with the original and each item built alone in tests.
+  """
+  layers: tuple
+  prefix: str
+
+  @nn.compact
+  def __call__(self, x):
+    for k, layer in enumerate(self.layers):
+      x = layer(name=f"{self.prefix}_{k}")(x)
+    return x

@@ -1,0 +1,98 @@
+"""The quick-start demo: code one photo with a lic_jax model and with JPEG.
+
+Writes the .lic stream, the reconstruction and a side-by-side PNG, and prints bpp
+and PSNR of both codecs (JPEG at the quality whose file size is closest to ours).
+"""
+import io
+import os
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from lic_jax import image_io
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+REFERENCE = os.environ.get("LIC_JAX_REFERENCE", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "reference"))
+
+
+def psnr(a, b):
+  """PSNR in dB between two uint8 images."""
+  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+  return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def jpeg_at_size(image, target_bytes):
+  """(quality, bytes, decoded) of the JPEG whose size is closest to target_bytes."""
+  best = None
+  for quality in range(1, 96):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    size = buffer.tell()
+    if best is None or abs(size - target_bytes) < abs(best[1] - target_bytes):
+      best = (quality, size, buffer.getvalue())
+  quality, size, data = best
+  return quality, size, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _default_model(out_dir):
+  """The bundled model if there is one, else the converted reference fixture."""
+  bundled = os.path.join(ASSETS, "default")
+  if os.path.isdir(bundled):
+    return bundled, "bundled default model"
+  checkpoint = os.path.join(REFERENCE, "mlicpp_small.pth.tar")
+  if not os.path.exists(checkpoint):
+    raise SystemExit("demo: no bundled model and no reference checkpoint at "
+                     f"{checkpoint}; pass --model DIR")
+  target = os.path.join(out_dir, "mlicpp_small_model")
+  if not os.path.isdir(target):
+    from lic_jax import checkpoint as ckpt, convert
+    arch, config, params, tables = convert.convert_state_dict(
+        convert.load_torch_state_dict(checkpoint))
+    ckpt.save(target, arch, config, params, tables)
+  return target, ("the PyTorch reference fixture mlicpp_small (random, calibrated weights: "
+                  "it exercises the whole pipeline but does not compress well)")
+
+
+def _default_image():
+  for candidate in (os.path.join(ASSETS, "holdout.png"),
+                    os.path.join(REFERENCE, "mlicpp_small_input.png")):
+    if os.path.exists(candidate):
+      return candidate
+  raise SystemExit("demo: no bundled image; pass --image PATH")
+
+
+def run(model=None, image=None, out_dir="demo_out"):
+  import lic_jax
+  os.makedirs(out_dir, exist_ok=True)
+  model, model_note = (model, model) if model else _default_model(out_dir)
+  image = image or _default_image()
+  pixels, notes = image_io.read_image(image)
+  h, w = pixels.shape[:2]
+  print(f"model: {model_note}\nimage: {image} ({w}x{h})" + "".join(f"\nnote: {n}" for n in notes))
+
+  codec = lic_jax.load_model(model)
+  start = time.perf_counter()
+  data = codec.compress(pixels)
+  encode_s = time.perf_counter() - start
+  start = time.perf_counter()
+  decoded = codec.decompress(data)
+  decode_s = time.perf_counter() - start
+  stem = os.path.splitext(os.path.basename(image))[0]
+  image_io.atomic_write(os.path.join(out_dir, f"{stem}.lic"), data)
+  image_io.write_png(os.path.join(out_dir, f"{stem}_lic_jax.png"), decoded)
+
+  quality, jpeg_bytes, jpeg = jpeg_at_size(pixels, len(data))
+  image_io.write_png(os.path.join(out_dir, f"{stem}_jpeg_q{quality}.png"), jpeg)
+  image_io.write_png(os.path.join(out_dir, f"{stem}_side_by_side.png"),
+                     np.concatenate([pixels, decoded, jpeg], axis=1))
+  bpp = lambda n: 8 * n / (h * w)
+  print(f"{'codec':<12}{'bytes':>8}{'bpp':>9}{'PSNR dB':>10}")
+  print(f"{'lic_jax':<12}{len(data):>8}{bpp(len(data)):>9.4f}{psnr(pixels, decoded):>10.2f}"
+        f"   (encode {encode_s:.2f} s, decode {decode_s:.2f} s, first call includes compile)")
+  print(f"{'JPEG q' + str(quality):<12}{jpeg_bytes:>8}{bpp(jpeg_bytes):>9.4f}"
+        f"{psnr(pixels, jpeg):>10.2f}")
+  print(f"outputs in {os.path.abspath(out_dir)} (original | lic_jax | JPEG: "
+        f"{stem}_side_by_side.png)")

@@ -1,0 +1,126 @@
+"""The file container: round trips, and BitstreamError for every malformed stream."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from lic_jax import bitstream
+from lic_jax.bitstream import BitstreamError, Stream
+
+HASH = bytes(range(8))
+
+
+def sample(**changes):
+  fields = dict(arch="mlicpp", model_hash=HASH, height=512, width=768,
+                z_string=b"z" * 130, y_string=bytes(range(256)) * 20)
+  fields.update(changes)
+  return Stream(**fields)
+
+
+def with_crc(body):
+  """A stream body sealed with a valid checksum, to reach the checks behind it."""
+  return body + struct.pack(">I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("stream", [
+    sample(),
+    sample(height=1, width=1, z_string=b"", y_string=b""),
+    sample(height=65536, width=65536, arch="elic", model_hash=b""),
+    sample(y_string=b"\x00" * 300_000, model_hash=bytes(32)),
+    sample(height=np.int64(7), width=np.int32(9)),
+])
+def test_round_trip(stream):
+  data = stream.to_bytes()
+  assert Stream.from_bytes(data) == stream
+  assert Stream.from_bytes(bytearray(data)) == stream
+
+
+def test_header_is_small_and_info_describes_it():
+  stream = sample()
+  data = stream.to_bytes()
+  info = bitstream.info(data)
+  # magic 4, version 1, arch 1+6, hash 1+8, size 4, lengths 2+2; then a 4-byte crc
+  assert info["header_bytes"] == len(stream.header()) == 29
+  assert len(data) == 29 + 130 + 5120 + 4
+  assert info == {
+      "format_version": 1, "arch": "mlicpp", "model_hash": HASH.hex(),
+      "height": 512, "width": 768, "header_bytes": 29, "z_bytes": 130, "y_bytes": 5120,
+      "total_bytes": len(data), "bpp": 8 * len(data) / (512 * 768)}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic"),
+    (b"LIC", "truncated"),
+    (b"LICJ\x02" + bytes(40), "version"),
+    (b"LICJ\x00" + bytes(40), "version"),
+])
+def test_malformed_header(data, message):
+  with pytest.raises(BitstreamError, match=message):
+    Stream.from_bytes(data)
+
+
+def test_not_bytes():
+  with pytest.raises(BitstreamError):
+    Stream.from_bytes("LICJ")
+
+
+def test_truncation_at_every_byte():
+  data = sample(z_string=b"zz", y_string=b"yyyy").to_bytes()
+  for n in range(len(data)):
+    with pytest.raises(BitstreamError):
+      Stream.from_bytes(data[:n])
+
+
+def test_trailing_garbage():
+  data = sample().to_bytes()
+  for extra in (b"\x00", b"LICJ", bytes(1000)):
+    with pytest.raises(BitstreamError, match="trailing"):
+      Stream.from_bytes(data + extra)
+
+
+def test_lengths_inconsistent_with_data():
+  header = sample(z_string=b"zz", y_string=b"yyyy").header()
+  assert header.endswith(b"\x02\x04")  # the two length varints
+  for lengths in (b"\x03\x04", b"\x02\x03", b"\x7f\x7f", b"\xff\xff\xff\xff\x0f\x04"):
+    body = header[:-2] + lengths + b"zzyyyy"
+    with pytest.raises(BitstreamError):
+      Stream.from_bytes(with_crc(body))
+
+
+def test_non_canonical_varint():
+  header = sample(z_string=b"zz", y_string=b"yyyy").header()
+  body = header[:-2] + b"\x82\x00\x04" + b"zzyyyy"  # 2 written in two bytes
+  with pytest.raises(BitstreamError, match="shortest"):
+    Stream.from_bytes(with_crc(body))
+
+
+def test_valid_checksum_but_bad_arch():
+  body = sample(arch="mlicpq", z_string=b"", y_string=b"").header()
+  with pytest.raises(BitstreamError, match="arch"):
+    Stream.from_bytes(with_crc(body.replace(b"mlicpq", b"mlic\xffq")))
+  with pytest.raises(BitstreamError, match="arch"):
+    Stream.from_bytes(with_crc(body.replace(b"mlicpq", b"mlic\nq")))
+
+
+@pytest.mark.parametrize("changes", [
+    dict(height=0), dict(width=0), dict(height=65537), dict(width=1 << 20), dict(height=2.0), dict(width=True),
+    dict(arch=""), dict(arch="x" * 33), dict(arch="é"), dict(model_hash=bytes(33)),
+    dict(model_hash="00ff"), dict(z_string="z"),
+])
+def test_absurd_fields_rejected(changes):
+  with pytest.raises(BitstreamError):
+    sample(**changes)
+
+
+def test_random_single_byte_flips_always_raise():
+  """Header or payload, every flip is caught: the CRC-32 sees every burst of up to
+  32 bits. (Without it a payload flip would decode to a silently wrong image.)"""
+  data = sample(z_string=bytes(range(40)), y_string=bytes(range(200))).to_bytes()
+  rng = np.random.default_rng(0)
+  for _ in range(200):
+    corrupted = bytearray(data)
+    corrupted[rng.integers(len(data))] ^= int(rng.integers(1, 256))
+    with pytest.raises(BitstreamError):
+      Stream.from_bytes(bytes(corrupted))
