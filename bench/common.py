@@ -17,6 +17,7 @@ from lic_jax.entropy import gaussian, tables  # noqa: E402
 FULL_CONFIGS = {
     "mlicpp": {"N": 192, "M": 320, "slice_num": 10},
     "mlicpp-old": {"N": 192, "M": 320, "slice_num": 10, "old": True},
+    "elic": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
 }
 
 

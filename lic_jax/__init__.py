@@ -14,3 +14,17 @@ def load_model(path):
   """The `Codec` stored in a model directory (from convert.py or train.py)."""
   from lic_jax.codec import Codec
   return Codec.from_dir(path)
+
+
+def enable_compilation_cache(directory=None):
+  """Keeps compiled XLA programs on disk, so later processes skip compilation.
+
+  The CLIs call this: compiling a full-size model's stages takes tens of seconds on
+  a CPU, every run. Default folder: $LIC_JAX_CACHE or ~/.cache/lic_jax/xla.
+  """
+  import os
+  import jax
+  directory = directory or os.environ.get(
+      "LIC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lic_jax", "xla"))
+  jax.config.update("jax_compilation_cache_dir", directory)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

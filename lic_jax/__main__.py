@@ -70,7 +70,9 @@ def main(argv=None):
   p.set_defaults(run=_demo)
   args = parser.parse_args(argv)
 
+  import lic_jax
   from lic_jax import bitstream, checkpoint, image_io
+  lic_jax.enable_compilation_cache()
   try:
     args.run(args)
   except (bitstream.BitstreamError, checkpoint.ModelDirError, image_io.ImageError) as e:

@@ -31,6 +31,7 @@ def to_rgb8(image):
     notes.append(f"{image.dtype} samples scaled to 8 bits")
     image = np.round(image.astype(np.float64) * (255 / 65535))
   elif image.dtype.kind == "f":
+    notes.append(f"{image.dtype} samples taken as [0, 1] and rounded to 8 bits")
     image = np.round(np.clip(image, 0, 1) * 255)
   elif image.dtype == np.bool_:
     image = image * 255
@@ -68,12 +69,19 @@ def read_image(path):
 
 
 def atomic_write(path, data):
-  """Writes bytes to `path` via a temporary file in the same folder and a rename."""
+  """Writes bytes to `path` via a temporary file in the same folder and a rename.
+
+  The file gets the permissions open() would give it (0666 less the umask), not
+  mkstemp's owner-only 0600.
+  """
   folder = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

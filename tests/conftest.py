@@ -13,6 +13,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE_DIR = os.environ.get("LIC_JAX_REFERENCE",
                                os.path.join(REPO, os.pardir, "shared", "reference"))
 
+# Tests compile the same small models again and again (also in CLI subprocesses):
+# share the compiled programs through one cache folder per machine.
+os.environ.setdefault("LIC_JAX_CACHE", os.path.join(REPO, ".cache", "xla"))
+
+
+def pytest_configure(config):
+  import lic_jax
+  lic_jax.enable_compilation_cache()
+
+
 # The converted small fixture models: name -> arch.
 FIXTURES = {"mlicpp_small": "mlicpp", "mlicpp_old_small": "mlicpp-old", "elic_small": "elic"}
 

@@ -63,17 +63,26 @@ def forward(model, x, rng=None):
   else:
     rng_z, rng = jax.random.split(rng)
     z_tilde = z + jax.random.uniform(rng_z, z.shape, z.dtype, -0.5, 0.5)
-  z_likelihoods = factorized.likelihood(eb_params, z_tilde)
-  hyper = model.hyper_synthesis(z_hat)
-
   widths = model.config.slice_widths
   y_slices = split_slices(y, widths)
+  # ELIC's quant='noise' trains on noisy latents (compressai's "noise" mode), the
+  # noise of y_hat drawn apart from that of the y likelihoods, as in the original.
+  noisy_slices = None
+  if rng is not None and getattr(model.config, "quant", "ste") == "noise":
+    rng_hat, rng = jax.random.split(rng)
+    z_hat = z_tilde
+    noisy_slices = split_slices(
+        y + jax.random.uniform(rng_hat, y.shape, y.dtype, -0.5, 0.5), widths)
+  z_likelihoods = factorized.likelihood(eb_params, z_tilde)
+  hyper = model.hyper_synthesis(z_hat)
   gaussians = [{} for _ in widths]
 
   def quantize(i, half, scales, means):
     mask = HALVES[half]
     scales, means = mask(scales), mask(means)
     gaussians[i][half] = (scales, means)
+    if noisy_slices is not None:
+      return mask(noisy_slices[i])
     return mask(ste_round(mask(y_slices[i]) - means) + means)
 
   y_hat = run_slices(model, hyper, len(widths), quantize)

@@ -1,0 +1,162 @@
+"""Rate-distortion evaluation of lic_jax models on real bitstreams.
+
+    python eval.py --kodak [DIR] --model M [--model M2 ...] [--json OUT] [--plot rd.png]
+    python eval.py --kodak --download --model M
+    python eval.py --dataset DIR [--recursive] --model M --estimate
+
+Each image is compressed to bytes and decompressed (compile time excluded: one
+untimed warm-up per padded image shape); bpp counts the whole file, header
+included, with CompressAI's strings-only bpp beside it. Models sharing a name
+(default: their arch; --name overrides) form one RD curve, whose BD-rate against
+a published Kodak anchor is reported. See lic_jax/evaluation/runner.py for the
+exact definitions.
+"""
+import argparse
+import os
+import sys
+
+EPILOG = """\
+Kodak without DIR is looked for in $LIC_JAX_DATA/kodak, then ~/.cache/lic_jax/kodak;
+--download fetches the 24 PNGs there (or into DIR). --dataset evaluates every
+file directly in DIR (with --recursive, also in its subfolders); each must be an
+image. Exit status: 0 on success, 1 on an error (message on stderr), 2 on bad
+arguments, 3 if a decoded image differed from forward's reconstruction.
+"""
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(
+      prog="eval.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  data = parser.add_mutually_exclusive_group(required=True)
+  data.add_argument("--kodak", nargs="?", const="", metavar="DIR",
+                    help="evaluate on Kodak (24 images); DIR defaults to the search path")
+  data.add_argument("--dataset", metavar="DIR", help="evaluate on the images in DIR")
+  parser.add_argument("--model", action="append", required=True, metavar="DIR",
+                      help="a lic_jax model directory (convert.py / train.py); repeat for "
+                      "several RD points")
+  parser.add_argument("--name", help="curve name for all models (default: each model's arch)")
+  parser.add_argument("--download", action="store_true",
+                      help="with --kodak: fetch missing images from r0k.us, then verify")
+  parser.add_argument("--download-timeout", type=float, default=30.0, metavar="S",
+                      help="seconds allowed per downloaded file (default 30)")
+  parser.add_argument("--recursive", action="store_true",
+                      help="with --dataset: include images in subfolders")
+  parser.add_argument("--estimate", action="store_true",
+                      help="likelihood bpp from forward, no entropy coding (fast)")
+  parser.add_argument("--no-check", action="store_true",
+                      help="skip the per-image forward pass that checks the round trip "
+                      "(and gives bpp-estimate)")
+  parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
+  parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
+  parser.add_argument("--anchor", choices=("mlicpp", "elic"), default="mlicpp",
+                      help="published Kodak curve for BD-rate (default mlicpp)")
+  parser.add_argument("--save-dir", metavar="DIR",
+                      help="save streams (.lic) and reconstructions (.png) per model")
+  parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+  args = parser.parse_args(argv)
+  if args.download and args.kodak is None:
+    parser.error("--download goes with --kodak")
+  if args.recursive and args.dataset is None:
+    parser.error("--recursive goes with --dataset")
+  if args.estimate and args.no_check:
+    parser.error("--no-check has no effect with --estimate")
+  return args
+
+
+def _images(args):
+  """(root folder, image paths, dataset description)."""
+  from lic_jax.evaluation import datasets
+  if args.kodak is not None:
+    folder = args.kodak or None
+    if args.download:
+      folder = datasets.download_kodak(folder, timeout=args.download_timeout,
+                                       progress=not args.no_progress)
+    folder = datasets.find_kodak(folder)
+    paths = datasets.verify_kodak(folder)
+    return folder, paths, {"name": "kodak", "path": os.path.abspath(folder),
+                           "images": len(paths)}
+  paths = datasets.list_images(args.dataset, recursive=args.recursive)
+  return args.dataset, paths, {"name": os.path.basename(os.path.normpath(args.dataset)),
+                               "path": os.path.abspath(args.dataset), "images": len(paths),
+                               "recursive": args.recursive}
+
+
+def _save_dirs(root, models):
+  """One subfolder of --save-dir per model, named after its folder (made unique)."""
+  names, out = set(), []
+  for i, model in enumerate(models):
+    name = os.path.basename(os.path.normpath(model)) or f"model{i}"
+    if name in names:
+      name = f"{name}-{i + 1}"
+    names.add(name)
+    out.append(os.path.join(root, name))
+  return out
+
+
+def _environment():
+  import jax
+  import lic_jax
+  device = jax.devices()[0]
+  return {"lic_jax": lic_jax.__version__, "jax": jax.__version__, "platform": device.platform,
+          "device": getattr(device, "device_kind", str(device)), "devices": jax.device_count()}
+
+
+def run(args):
+  """Evaluates every model; prints the report; returns the exit status."""
+  from lic_jax import checkpoint
+  from lic_jax.evaluation import anchors, plots, report, runner
+  root, paths, dataset = _images(args)
+  for model in args.model:  # fail on a bad model dir before any time is spent
+    checkpoint.read_meta(model)
+  save_dirs = _save_dirs(args.save_dir, args.model) if args.save_dir else [None] * len(args.model)
+  print(f"dataset: {dataset['path']} ({len(paths)} images)", file=sys.stderr)
+  models = []
+  for model, save_dir in zip(args.model, save_dirs):
+    codec = runner.load_codec(model)
+    models.append(runner.evaluate(
+        codec, paths, root, estimate=args.estimate, check=not args.no_check,
+        save_dir=save_dir, progress=not args.no_progress, name=args.name, model=model))
+  kodak = dataset["name"] == "kodak" and args.kodak is not None
+  bd = report.bd_rates(report.curves(models), args.anchor, comparable=kodak,
+                       reason="the anchors are Kodak results; BD-rate is given with --kodak only")
+  document = report.build(models, estimate=args.estimate, dataset=dataset, bd=bd,
+                          anchor_key=args.anchor, environment=_environment())
+  print(report.summary(document))
+  if args.json:
+    from lic_jax import image_io
+    image_io.atomic_write(args.json, report.to_json(document).encode())
+    print(f"written: {args.json}")
+  if args.plot:
+    mode = " (entropy estimate)" if args.estimate else ""
+    title = (f"Rate-distortion on Kodak ({len(paths)} images){mode}" if kodak else
+             f"Rate-distortion on '{dataset['name']}' ({len(paths)} images){mode}; "
+             "anchors: published Kodak results")
+    points = [{"name": c["name"], **{k: [m["averages"][k] for m in c["models"]]
+                                     for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
+              for c in report.curves(models)]
+    plots.plot_rd(points, anchors.load_all(), args.plot, title)
+    print(f"written: {args.plot}")
+  if any(m["averages"]["roundtrip"] is False for m in models):
+    print("eval.py: error: decoded images differ from forward's reconstruction (see MISMATCH "
+          "above): encoder and decoder disagree", file=sys.stderr)
+    return 3
+  return 0
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  from lic_jax import bitstream, checkpoint, image_io
+  from lic_jax.evaluation import datasets
+  try:
+    return run(args)
+  except (datasets.DatasetError, checkpoint.ModelDirError, image_io.ImageError,
+          bitstream.BitstreamError) as e:
+    print(f"eval.py: error: {e}", file=sys.stderr)
+  except OSError as e:
+    print(f"eval.py: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+  return 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())

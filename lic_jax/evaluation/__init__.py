@@ -1,0 +1,16 @@
+"""Rate-distortion evaluation: metrics, datasets, the evaluation loop, reports.
+
+    from lic_jax.evaluation import metrics, datasets, runner, report, bdrate, plots
+
+metrics   PSNR and MS-SSIM in JAX (MS-SSIM differentiable, batched NHWC, equal to
+          pytorch_msssim), plus exact 8-bit PSNR for reports
+datasets  Kodak (find, download, verify) and folder datasets
+runner    one codec over a list of images: real bitstreams, timings, round-trip check
+report    CompressAI-style JSON, curves, BD-rates against published anchors, tables
+bdrate    Bjontegaard delta rate with PCHIP interpolation
+plots     RD figures with the published MLIC++ and ELIC Kodak curves
+anchors   the published curves, with their sources
+
+The command line is eval.py at the repository root (`python eval.py --kodak ...`).
+Heavy imports (JAX models, matplotlib, tqdm) happen inside the functions that need them.
+"""

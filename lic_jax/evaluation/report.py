@@ -1,0 +1,176 @@
+"""Evaluation results as CompressAI-style JSON, RD curves, BD-rates and a text table.
+
+The JSON keeps CompressAI's eval_model layout at the top, so its plotting tools
+read it: `name`, `description`, and `results` with one list entry per evaluated
+model (`psnr-rgb`, `ms-ssim-rgb`, `bpp`, `encoding_time`, `decoding_time`, plus
+`ms-ssim-db`, `bpp-strings`, `bpp-estimate`). lic_jax adds `curves` (the same
+layout per curve), `models` (per-model details and per-image rows), `dataset`,
+`bd_rate`, `anchors` and `environment`. Non-finite numbers (PSNR of a lossless
+image) are written as null: the file stays strict JSON.
+"""
+import json
+import math
+
+from lic_jax.evaluation import anchors as anchor_data
+from lic_jax.evaluation import bdrate, metrics
+
+RESULT_KEYS = ("psnr-rgb", "ms-ssim-rgb", "ms-ssim-db", "bpp", "bpp-strings", "bpp-estimate",
+               "encoding_time", "decoding_time")
+
+
+def curves(models):
+  """Models grouped into RD curves by name, in first-seen order:
+  [{"name", "models": [...]}], each curve's points sorted by bpp."""
+  grouped = {}
+  for model in models:
+    grouped.setdefault(model["name"], []).append(model)
+  return [{"name": name, "models": sorted(ms, key=lambda m: m["averages"]["bpp"])}
+          for name, ms in grouped.items()]
+
+
+def _results(models):
+  """CompressAI's `results`: key -> one value per model (keys all models have)."""
+  keys = [k for k in RESULT_KEYS if all(k in m["averages"] for m in models)]
+  return {k: [m["averages"][k] for m in models] for k in keys}
+
+
+def description(estimate):
+  if estimate:
+    return "Inference (entropy estimation)"
+  return "Inference (lic_jax, tensorflow-compression range coder, real bitstreams)"
+
+
+def bd_rates(curve_list, anchor_key, comparable, reason=None):
+  """BD-rate (PSNR, PCHIP) of each curve against the published anchor:
+  {curve name: {"anchor", "bd_rate" (percent) or None, "note"}}."""
+  anchor = anchor_data.load(anchor_key)
+  out = {}
+  for curve in curve_list:
+    entry = {"anchor": anchor["name"], "metric": "psnr-rgb", "interpolation": "pchip",
+             "bd_rate": None}
+    if not comparable:
+      entry["note"] = reason
+    else:
+      rates = [m["averages"]["bpp"] for m in curve["models"]]
+      psnrs = [m["averages"]["psnr-rgb"] for m in curve["models"]]
+      try:
+        entry["bd_rate"] = bdrate.bd_rate(anchor["results"]["bpp"], anchor["results"]["psnr-rgb"],
+                                          rates, psnrs)
+        entry["overlap"] = bdrate.overlap(anchor["results"]["psnr-rgb"], psnrs)
+      except bdrate.BDRateError as e:
+        entry["note"] = str(e)
+    out[curve["name"]] = entry
+  return out
+
+
+def build(models, *, estimate, dataset, bd, anchor_key, environment):
+  """The whole JSON document (see the module docstring)."""
+  curve_list = curves(models)
+  return {
+      "name": "+".join(c["name"] for c in curve_list),
+      "description": description(estimate),
+      "results": _results(models),
+      "curves": [{"name": c["name"], "description": description(estimate),
+                  "results": _results(c["models"])} for c in curve_list],
+      "models": models,
+      "dataset": dataset,
+      "bd_rate": bd,
+      "anchors": {key: anchor_data.load(key) for key in anchor_data.NAMES},
+      "anchor": anchor_key,
+      "environment": environment,
+  }
+
+
+def _finite(obj):
+  """Replaces inf / nan by None, recursively, for strict JSON."""
+  if isinstance(obj, float) and not math.isfinite(obj):
+    return None
+  if isinstance(obj, dict):
+    return {k: _finite(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_finite(v) for v in obj]
+  return obj
+
+
+def to_json(document):
+  return json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
+
+
+def _num(value, fmt):
+  if value is None:
+    return "-"
+  if isinstance(value, float) and math.isinf(value):
+    return "inf"
+  return format(value, fmt)
+
+
+COLUMNS = (  # header, row key, format, width
+    ("image", "image", "", 0), ("size", None, "", 9), ("bpp", "bpp", ".4f", 7),
+    ("bpp(str)", "bpp-strings", ".4f", 8), ("bpp(est)", "bpp-estimate", ".4f", 8),
+    ("PSNR", "psnr-rgb", ".3f", 7), ("MS-SSIM", "ms-ssim-rgb", ".5f", 7),
+    ("MS-SSIM dB", "ms-ssim-db", ".3f", 10), ("enc ms", "encoding_time", None, 7),
+    ("dec ms", "decoding_time", None, 7), ("match", "roundtrip", None, 5))
+
+
+def _cells(row, name, size):
+  cells = []
+  for header, key, fmt, _ in COLUMNS:
+    if header == "image":
+      cells.append(name)
+    elif header == "size":
+      cells.append(size)
+    elif key.endswith("_time"):
+      cells.append(_num(row[key] * 1000 if key in row else None, ".1f"))
+    elif key == "roundtrip":
+      flag = row.get("roundtrip")
+      cells.append("-" if flag is None else ("yes" if flag else "NO"))
+    else:
+      cells.append(_num(row.get(key), fmt))
+  return cells
+
+
+def table(model):
+  """One model's per-image rows and their average, as aligned text."""
+  lines = [[h for h, *_ in COLUMNS]]
+  starred = False
+  for row in model["images"]:
+    name = row["image"]
+    if any("MS-SSIM" in n for n in row["notes"]):
+      name, starred = name + " *", True
+    lines.append(_cells(row, name, f"{row['width']}x{row['height']}"))
+  lines.append(_cells(model["averages"], f"average ({len(model['images'])})", ""))
+  widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
+  text = []
+  for n, line in enumerate(lines):
+    if n == len(lines) - 1:
+      text.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    text.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                          for i, (c, w) in enumerate(zip(line, widths))))
+  if starred:
+    text.append(f"* MS-SSIM below the standard minimum size (shorter side "
+                f"{metrics.MIN_STANDARD_SIDE} px): pytorch_msssim's small-image fallback, not comparable "
+                "with published MS-SSIM")
+  return "\n".join(text)
+
+
+def summary(document):
+  """The whole report: per model its table and compile time, then BD-rates."""
+  out = []
+  for model in document["models"]:
+    avg = model["averages"]
+    out.append(f"\n== {model['name']}: {model['model']} ({model['arch']}, hash "
+               f"{model['model_hash']}, {model['mode']}) ==")
+    out.append(table(model))
+    out.append(f"compile (warm-up, excluded from the times above): "
+               f"{model['compile_time']:.1f} s")
+    if avg.get("roundtrip") is False:
+      bad = [r["image"] for r in model["images"] if r.get("roundtrip") is False]
+      out.append(f"ROUND TRIP MISMATCH: decoded != forward on {', '.join(bad)}")
+  out.append("")
+  for name, entry in document["bd_rate"].items():
+    if entry["bd_rate"] is None:
+      out.append(f"BD-rate {name} vs {entry['anchor']}: n/a ({entry['note']})")
+    else:
+      out.append(f"BD-rate {name} vs {entry['anchor']} (PSNR, pchip): "
+                 f"{entry['bd_rate']:+.2f}% (PSNR overlap {100 * entry['overlap']:.0f}%)")
+  return "\n".join(out)

@@ -1,0 +1,179 @@
+"""Evaluating one codec on a list of images, the way papers measure it.
+
+Coded mode (the default) runs the real pipeline per image: `compress` -> bytes ->
+`decompress`, and reports
+  bpp           8 * (bytes of the stream, header and checksum included) / (H * W)
+  bpp-strings   the same with only the z and y strings: CompressAI's eval_model
+                convention, which papers' tables use
+  bpp-estimate  -sum(log2 likelihoods) / (H * W) from `forward` (what training sees)
+  psnr-rgb      on the 8-bit RGB images, exactly (psnr_uint8)
+  ms-ssim-rgb   pytorch_msssim's MS-SSIM on the 8-bit images (data range 255),
+                and ms-ssim-db = -10 log10(1 - MS-SSIM)
+  encoding_time, decoding_time   wall seconds of compress and decompress
+  roundtrip     decoded image == forward's x_hat on the padded image, cropped,
+                clipped and rounded: encoder and decoder agreed on every symbol
+Rates divide by the original H * W, though the codec codes the image padded to a
+multiple of 64: the padding is part of the cost.
+
+Times exclude compilation: the first image of every padded shape is coded once
+untimed (the warm-up, where XLA compiles the stages for that shape), then timed.
+The warm-ups' extra time is reported once per model as `compile_time`.
+
+Estimate mode (`estimate=True`, CompressAI's --entropy-estimation) runs only
+`forward`: bpp is the likelihood estimate, the reconstruction is forward's x_hat,
+and forward's time is split half and half into encoding and decoding time, as
+CompressAI does.
+"""
+import os
+import time
+
+import jax
+import numpy as np
+
+from lic_jax import bitstream, checkpoint, image_io
+from lic_jax.codec import PAD_MULTIPLE, pad_image, to_uint8
+from lic_jax.evaluation import metrics
+
+# Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
+AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
+            "bpp-strings", "bpp-estimate", "forward_time", "bytes")
+
+_cached = {}  # the last loaded codec: {(real path, model hash): Codec}
+
+
+def load_codec(path):
+  """lic_jax.load_model(path), reusing the codec loaded last if it is the same
+  model (same folder and weights hash): its compiled stages are kept, so calling
+  eval twice in one process does not compile twice. Only one is kept, so a run
+  over many full-size models holds one at a time."""
+  import lic_jax
+  meta = checkpoint.read_meta(path)
+  key = (os.path.realpath(path), meta.get("model_hash"))
+  if key not in _cached:
+    _cached.clear()
+    _cached[key] = lic_jax.load_model(path)
+  return _cached[key]
+
+
+def padded_shape(height, width):
+  """The shape the codec really codes (and compiles for)."""
+  return height + (-height % PAD_MULTIPLE), width + (-width % PAD_MULTIPLE)
+
+
+def likelihood_bits(out):
+  """Total -log2 likelihood of y and z in a forward output (float64 sum)."""
+  return float(sum(-np.sum(np.log2(np.asarray(out[k], np.float64)))
+                   for k in ("y_likelihoods", "z_likelihoods")))
+
+
+def _timed(fn, *args):
+  start = time.perf_counter()
+  result = jax.block_until_ready(fn(*args))
+  return result, time.perf_counter() - start
+
+
+def _forward(codec, image):
+  """(uint8 reconstruction, estimated bits) from evaluation-mode forward."""
+  h, w = image.shape[:2]
+  out = codec.forward(pad_image(image))
+  return to_uint8(out["x_hat"], h, w), likelihood_bits(out)
+
+
+def _distortion(image, reconstruction):
+  """psnr-rgb, ms-ssim-rgb and ms-ssim-db of an 8-bit reconstruction."""
+  msssim = float(metrics.ms_ssim(image[None].astype(np.float32),
+                                 reconstruction[None].astype(np.float32), 255.0)[0])
+  return {"psnr-rgb": metrics.psnr_uint8(image, reconstruction), "ms-ssim-rgb": msssim,
+          "ms-ssim-db": metrics.ms_ssim_db(msssim)}
+
+
+def _code_image(codec, image, check):
+  """One timed coded run: (row fields, stream bytes, reconstruction)."""
+  h, w = image.shape[:2]
+  data, encode_s = _timed(codec.compress, image)
+  decoded, decode_s = _timed(codec.decompress, data)
+  info = bitstream.info(data)
+  pixels = h * w
+  row = {"bpp": 8 * len(data) / pixels,
+         "bpp-strings": 8 * (info["z_bytes"] + info["y_bytes"]) / pixels,
+         "bytes": len(data), "header_bytes": info["header_bytes"],
+         "z_bytes": info["z_bytes"], "y_bytes": info["y_bytes"],
+         "encoding_time": encode_s, "decoding_time": decode_s}
+  if check:
+    (forward_image, bits), forward_s = _timed(_forward, codec, image)
+    row.update({"bpp-estimate": bits / pixels, "forward_time": forward_s,
+                "roundtrip": bool(np.array_equal(decoded, forward_image))})
+  return row, data, decoded
+
+
+def _estimate_image(codec, image):
+  """One timed forward run: (row fields, None, reconstruction)."""
+  h, w = image.shape[:2]
+  (reconstruction, bits), forward_s = _timed(_forward, codec, image)
+  row = {"bpp": bits / (h * w), "bpp-estimate": bits / (h * w), "forward_time": forward_s,
+         "encoding_time": forward_s / 2, "decoding_time": forward_s / 2}
+  return row, None, reconstruction
+
+
+def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
+             progress=True, name=None, model=None):
+  """Evaluates `codec` on the images at `paths` (names relative to `root`).
+
+  save_dir, if given, receives `<name>.lic` (coded mode) and `<name>.png` for each
+  image, written atomically. Returns a dict: model identity, `compile_time`,
+  `images` (one row per image) and `averages` (the RD point).
+  """
+  from tqdm import tqdm
+  run = (lambda image: _estimate_image(codec, image)) if estimate else (
+      lambda image: _code_image(codec, image, check))
+  seen_shapes, compile_s, rows = set(), 0.0, []
+  label = name or codec.arch
+  for path in tqdm(paths, desc=f"{label} ({'estimate' if estimate else 'coded'})",
+                   unit="img", disable=not progress, leave=False):
+    image, notes = image_io.read_image(path)
+    h, w = image.shape[:2]
+    shape = padded_shape(h, w)
+    warmup = shape not in seen_shapes
+    if warmup:  # untimed: compiles every stage for this padded shape
+      start = time.perf_counter()
+      run(image)
+      warmup_s = time.perf_counter() - start
+      seen_shapes.add(shape)
+    fields, data, reconstruction = run(image)
+    if warmup:
+      steady = fields["forward_time"] if estimate else (
+          fields["encoding_time"] + fields["decoding_time"] + fields.get("forward_time", 0.0))
+      compile_s += max(warmup_s - steady, 0.0)
+    if not metrics.is_standard_size(h, w):
+      notes.append(f"MS-SSIM of a {w}x{h} image uses pytorch_msssim's small-image fallback "
+                   f"(standard MS-SSIM needs both sides >= {metrics.MIN_STANDARD_SIDE})")
+    rel = os.path.relpath(path, root)
+    row = {"image": rel, "height": h, "width": w, **fields, **_distortion(image, reconstruction),
+           "warmup": warmup, "notes": notes}
+    rows.append(row)
+    if save_dir:
+      stem = os.path.join(save_dir, os.path.splitext(rel)[0])
+      os.makedirs(os.path.dirname(stem), exist_ok=True)
+      if data is not None:
+        image_io.atomic_write(stem + ".lic", data)
+      image_io.write_png(stem + ".png", reconstruction)
+  return {"model": model, "name": label, "arch": codec.arch, "model_hash": codec.model_hash,
+          "mode": "estimate" if estimate else "coded", "compile_time": compile_s,
+          "images": rows, "averages": average(rows)}
+
+
+def average(rows):
+  """The RD point of a list of per-image rows: the mean of each per-image number
+  (as CompressAI and the papers average: PSNR over images, not of the mean MSE);
+  ms-ssim-db of the mean MS-SSIM (as CompressAI's plots convert it); `roundtrip`
+  true only if every image matched."""
+  out = {"images": len(rows)}
+  for key in AVERAGED:
+    values = [row[key] for row in rows if key in row]
+    if values and len(values) == len(rows):
+      out[key] = float(np.mean(values))
+  if "ms-ssim-rgb" in out:
+    out["ms-ssim-db"] = metrics.ms_ssim_db(out["ms-ssim-rgb"])
+  flags = [row.get("roundtrip") for row in rows]
+  out["roundtrip"] = None if None in flags else all(flags)
+  return out

@@ -1,0 +1,523 @@
+"""Rate-distortion training: `train_and_evaluate(config, workdir)`.
+
+One jitted step does what one iteration of the original's `train_one_epoch` does:
+the training forward (uniform noise for the likelihoods, straight-through rounding
+for y_hat and z_hat), the RD loss, a clipped Adam update of the main parameters, then
+the aux loss at the updated density and an Adam update of the quantiles. The step is
+compiled once ahead of time for a (global batch, patch) shape, sharded over a Mesh of
+all devices (batch split, state replicated) with the state donated.
+
+A workdir holds:
+  checkpoints/<step>/  orbax: train state (params, both optimizer states, step, rng),
+                       the data iterator position of every process, and metadata
+  best/  final/        model directories for `lic_jax.load_model` (entropy tables
+                       recomputed from the trained weights, like compressai's update())
+  metrics.jsonl  tensorboard/  train_config.json
+"""
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lic_jax import checkpoint, models
+from lic_jax.entropy import factorized, gaussian, tables
+from lic_jax.training import input_pipeline, losses, sharding, writers
+from lic_jax.training import state as state_lib
+
+log = logging.getLogger("lic_jax.training")
+
+# --size: channel widths per arch. "small" halves the transforms (N 192 -> 96,
+# M 320 -> 160); MLIC++ keeps slices of 32 channels (its global inter-slice attention
+# has slice_ch * i / 32 heads), ELIC halves each of its uneven groups. The context and
+# entropy-parameter nets have fixed widths in the original and stay as they are.
+MODEL_SIZES = {
+    "full": {
+        "mlicpp": {"N": 192, "M": 320, "slice_num": 10},
+        "mlicpp-old": {"N": 192, "M": 320, "slice_num": 10, "old": True},
+        "elic": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
+    },
+    "small": {
+        "mlicpp": {"N": 96, "M": 160, "slice_num": 5},
+        "mlicpp-old": {"N": 96, "M": 160, "slice_num": 5, "old": True},
+        "elic": {"N": 96, "M": 160, "slice_widths": (8, 8, 16, 32, 96)},
+    },
+}
+
+# Shape of the dummy input params are created with (params do not depend on it).
+INIT_SHAPE = (1, 64, 64, 3)
+CHECKPOINT_DIR, BEST_DIR, FINAL_DIR = "checkpoints", "best", "final"
+
+
+class TrainingError(ValueError):
+  """A setting or workdir that training cannot go on with; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything a run depends on (train.py's flags). See train.py --help."""
+  data: str
+  steps: int
+  arch: str | None = None          # None: the --init-from model's arch, else mlicpp
+  size: str = "full"
+  model_overrides: tuple = ()      # (key, value) pairs over the size's config
+  val: str | None = None
+  lmbda: float = 0.0130
+  metric: str = "mse"
+  batch_size: int = 8
+  patch_size: int = 256
+  lr: float = 1e-4
+  aux_lr: float = 1e-3
+  clip_norm: float = 1.0
+  lr_milestones: tuple | None = None  # None: 75% and 90% of steps
+  seed: int = 0
+  checkpoint_every: int = 5000
+  val_every: int = 5000
+  log_every: int = 100
+  keep_checkpoints: int = 3
+  resume: bool = False
+  init_from: str | None = None
+  data_threads: int | None = None
+  flip: bool = True
+
+  def milestones(self):
+    if self.lr_milestones is not None:
+      return tuple(int(m) for m in self.lr_milestones)
+    return (round(0.75 * self.steps), round(0.9 * self.steps))
+
+
+# ---- model and state ------------------------------------------------------------
+
+def resolve_model(config):
+  """(arch, model config dict, params or None) from --arch/--size or --init-from."""
+  if config.init_from:
+    try:
+      meta, params, _ = checkpoint.load(config.init_from)
+    except checkpoint.ModelDirError as e:
+      raise TrainingError(f"--init-from: {e}") from None
+    if config.arch and config.arch != meta["arch"]:
+      raise TrainingError(f"--arch {config.arch} does not match the --init-from model, "
+                          f"which is {meta['arch']}; drop --arch or use another model")
+    if config.model_overrides:
+      raise TrainingError("--model-config cannot change an --init-from model's config")
+    return meta["arch"], dict(meta["config"]), params
+  arch = config.arch or "mlicpp"
+  if arch not in models.ARCHS:
+    raise TrainingError(f"unknown --arch {arch!r}; choose one of {', '.join(models.ARCHS)}")
+  model_config = dict(MODEL_SIZES[config.size][arch])
+  model_config.update(dict(config.model_overrides))
+  return arch, model_config, None
+
+
+def init_params(model, mesh, seed, loaded=None):
+  """Replicated params: fresh from `model.init`, or `loaded` (host arrays) after
+  checking they have exactly the model's tree, shapes and dtypes."""
+  init = jax.jit(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
+                 out_shardings=sharding.replicated(mesh))
+  if loaded is None:
+    return init(jax.random.PRNGKey(seed))
+  expected = jax.eval_shape(init, jax.random.PRNGKey(0))
+  want = {jax.tree_util.keystr(p): (x.shape, x.dtype)
+          for p, x in jax.tree_util.tree_flatten_with_path(expected)[0]}
+  have = {jax.tree_util.keystr(p): (np.shape(x), np.asarray(x).dtype)
+          for p, x in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+  if want != have:
+    diff = sorted(set(want.items()) ^ set(have.items()))[:5]
+    raise TrainingError(f"--init-from params do not fit the model: {diff}")
+  return sharding.replicate(jax.tree_util.tree_unflatten(
+      jax.tree_util.tree_structure(expected),
+      [np.asarray(x) for x in jax.tree_util.tree_leaves(loaded)]), mesh)
+
+
+def model_tables(params):
+  """CDF tables of a model dir, recomputed from the weights (compressai's update())."""
+  z = tables.factorized_tables(params["entropy_bottleneck"])
+  scale_table = gaussian.default_scale_table()
+  y = tables.gaussian_tables(scale_table)
+  return {"z_quantized_cdf": z.quantized_cdf, "z_cdf_length": z.cdf_length,
+          "z_offset": z.offset, "y_quantized_cdf": y.quantized_cdf,
+          "y_cdf_length": y.cdf_length, "y_offset": y.offset, "y_scale_table": scale_table}
+
+
+def host_copy(tree):
+  """Numpy copy of a replicated pytree (this process's first shard is the whole)."""
+  return jax.tree_util.tree_map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+# ---- steps ------------------------------------------------------------------------
+
+def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
+  """(state, uint8 images (B, P, P, 3)) -> (new state, dict of scalar metrics)."""
+
+  def train_step(state, images):
+    x = images.astype(jnp.float32) / 255.0
+    rng, key = jax.random.split(state.rng)
+
+    def loss_fn(params):
+      out = model.apply({"params": params}, x, key)
+      terms = losses.rate_distortion(out, x, lmbda, metric)
+      return terms["loss"], terms
+
+    (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = main_tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # As the original: the aux loss is taken after the main step, at the new density.
+    aux, aux_grads = jax.value_and_grad(
+        lambda p: factorized.aux_loss(p["entropy_bottleneck"]))(params)
+    aux_updates, aux_opt_state = aux_tx.update(aux_grads, state.aux_opt_state, params)
+    params = optax.apply_updates(params, aux_updates)
+    metrics = dict(terms, aux_loss=aux, grad_norm=optax.global_norm(grads),
+                   lr=schedule(state.step))
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              aux_opt_state=aux_opt_state, rng=rng)
+    return new_state, metrics
+
+  return train_step
+
+
+def make_eval_step(model, lmbda, metric):
+  """(params, uint8 images) -> per-image metrics (B,) in eval mode (rounding), and
+  the aux loss. psnr is of the 8-bit reconstruction, as a decoded image."""
+
+  def eval_step(params, images):
+    x = images.astype(jnp.float32) / 255.0
+    out = model.apply({"params": params}, x)
+    terms = losses.per_image_terms(out, x, lmbda, metric)
+    x8 = jnp.round(jnp.clip(out["x_hat"], 0.0, 1.0) * 255.0) / 255.0
+    terms["psnr"] = losses.psnr(jnp.mean(jnp.square(x8 - x), axis=(1, 2, 3)))
+    return terms, factorized.aux_loss(params["entropy_bottleneck"])
+
+  return eval_step
+
+
+def compile_step(fn, args, in_shardings, out_shardings, donate, name, say):
+  """Ahead-of-time compiled `fn` for the shapes of `args` (which may be abstract);
+  calling it with other shapes is an error instead of a silent recompile."""
+  start = time.perf_counter()
+  compiled = jax.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings,
+                     donate_argnums=donate).lower(*args).compile()
+  seconds = time.perf_counter() - start
+  say(f"compiled {name} for {_shapes(args[-1])} in {seconds:.1f} s")
+  return compiled, seconds
+
+
+def _shapes(x):
+  return f"{tuple(x.shape)} {x.dtype}"
+
+
+# ---- validation -------------------------------------------------------------------
+
+class Validation:
+  """The validation crops in global batches padded to the training batch size."""
+
+  def __init__(self, images, paths, batch_size, mesh):
+    self.paths = paths
+    self.mesh = mesh
+    self.batches = []
+    for start in range(0, len(images), batch_size):
+      chunk = images[start:start + batch_size]
+      weight = np.zeros(batch_size, np.float32)
+      weight[:len(chunk)] = 1
+      pad = np.repeat(chunk[-1:], batch_size - len(chunk), axis=0)
+      self.batches.append((np.concatenate([chunk, pad]), weight))
+
+  def run(self, eval_fn, params):
+    """Mean of each per-image metric over the set, and the aux loss."""
+    sums, total, aux = {}, 0.0, 0.0
+    sharded = sharding.batch_sharded(self.mesh)
+    for images, weight in self.batches:
+      batch = jax.make_array_from_callback(images.shape, sharded, lambda i: images[i])
+      terms, aux = eval_fn(params, batch)
+      for name, values in host_copy(terms).items():
+        sums[name] = sums.get(name, 0.0) + float(np.sum(values * weight))
+      total += float(weight.sum())
+    means = {name: value / total for name, value in sums.items()}
+    means["aux_loss"] = float(host_copy(aux))
+    return means
+
+
+# ---- checkpoints ------------------------------------------------------------------
+
+def checkpoint_manager(workdir, keep):
+  import orbax.checkpoint as ocp
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+  return ocp.CheckpointManager(os.path.join(workdir, CHECKPOINT_DIR), options=options,
+                               item_names=("state", "data", "meta"))
+
+
+def save_checkpoint(manager, state, data_state, meta):
+  import grain.python as grain
+  import orbax.checkpoint as ocp
+  step = int(host_copy(state.step))
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state),
+      data=grain.PyGrainCheckpointSave(input_pipeline.DataPosition(data_state)),
+      meta=ocp.args.JsonSave(meta)))
+  return step
+
+
+def restore_checkpoint(manager, step, abstract_state):
+  import grain.python as grain
+  import orbax.checkpoint as ocp
+  position = input_pipeline.DataPosition()
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state),
+      data=grain.PyGrainCheckpointRestore(position),
+      meta=ocp.args.JsonRestore()))
+  return restored["state"], position.state, restored["meta"]
+
+
+def write_model_dir(directory, arch, model_config, params, extra):
+  """A model directory for `lic_jax.load_model` (process 0 only)."""
+  params = host_copy(params)
+  checkpoint.save(directory, arch, model_config, params, model_tables(params),
+                  extra=extra, overwrite=True)
+
+
+# ---- the loop ---------------------------------------------------------------------
+
+class _StopFlag:
+  """Set by SIGTERM/SIGINT: the loop saves a checkpoint and returns."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    if jax.process_count() == 1:  # Multi-host: stopping one process alone would hang.
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+          self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # Not the main thread (e.g. called from a test runner).
+          pass
+    return self
+
+  def _handle(self, signum, frame):
+    if self.requested:  # A second signal: stop at once.
+      raise KeyboardInterrupt
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def train_and_evaluate(config, workdir, devices=None):
+  """Trains per `config` in `workdir` and returns a summary dict (steps, dirs, the
+  last train and validation metrics, compile seconds, skipped files).
+
+  devices: the mesh's devices (default: all of them).
+  """
+  if config.metric not in losses.METRICS:
+    raise TrainingError(f"--metric must be one of {losses.METRICS}")
+  if config.patch_size % 64:
+    raise TrainingError(f"--patch-size must be a multiple of 64 (the latent z is at 1/64), "
+                        f"not {config.patch_size}")
+  workdir = os.path.abspath(workdir)
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_mesh(devices)
+  try:
+    local_batch = sharding.local_batch_size(config.batch_size, mesh)
+  except ValueError as e:
+    raise TrainingError(str(e)) from None
+  console = writers.Console(enabled=is_main)
+  say = console.say
+
+  # Data first: a bad folder fails in seconds, before any compilation.
+  pipeline = input_pipeline.TrainPipeline(
+      config.data, config.patch_size, local_batch, seed=config.seed,
+      num_threads=config.data_threads, flip=config.flip,
+      process_index=jax.process_index(), process_count=jax.process_count())
+  say(pipeline.summary())
+  validation = None
+  if config.val:
+    val_images, val_paths, val_skips = input_pipeline.load_validation(config.val,
+                                                                      config.patch_size)
+    validation = Validation(val_images, val_paths, config.batch_size, mesh)
+    say(f"{len(val_paths)} validation images under {config.val} (centre "
+        f"{config.patch_size} px crops)" + (f", {val_skips.count} unreadable (skipped)"
+                                           if val_skips.count else ""))
+
+  arch, model_config, loaded = resolve_model(config)
+  model = models.build(arch, model_config)
+  opt_config = state_lib.OptimizerConfig(lr=config.lr, milestones=config.milestones(),
+                                         clip_norm=config.clip_norm, aux_lr=config.aux_lr)
+  replicated = sharding.replicated(mesh)
+  params = init_params(model, mesh, config.seed, loaded)
+  main_tx, aux_tx = state_lib.optimizers(opt_config, params)
+  create = jax.jit(lambda p, key: state_lib.create(p, main_tx, aux_tx, key),
+                   out_shardings=replicated)
+  state = create(params, jax.random.PRNGKey(config.seed + 1))
+  del params
+  say(f"{arch} {model_config}: {state_lib.num_params(state.params):,} params; "
+      f"{mesh.devices.size} device(s) ({jax.devices()[0].platform}), "
+      f"{jax.process_count()} process(es); global batch {config.batch_size}")
+
+  manager = checkpoint_manager(workdir, config.keep_checkpoints)
+  data_state, best_val, start_step = None, math.inf, 0
+  metric_writer = writers.MetricWriter(workdir, enabled=is_main)
+  latest = manager.latest_step()
+  if latest is not None and not config.resume:
+    raise TrainingError(f"{workdir} already has checkpoints (latest: step {latest}); pass "
+                        "--resume to continue them or choose an empty --workdir")
+  if latest is not None:
+    abstract = jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
+    state, data_state, meta = restore_checkpoint(manager, latest, abstract)
+    best_val = meta.get("best_val_loss") or math.inf
+    start_step = int(host_copy(state.step))
+    _warn_changed(meta.get("config", {}), config, say)
+    metric_writer.truncate_after(start_step)
+    say(f"resumed {workdir} at step {start_step}")
+  elif config.resume:
+    say(f"--resume: no checkpoint in {workdir} yet, starting at step 0")
+  if is_main:
+    with open(os.path.join(workdir, "train_config.json"), "w") as f:
+      json.dump(_config_record(config, arch, model_config), f, indent=2)
+
+  batch_shape = jax.ShapeDtypeStruct((config.batch_size, config.patch_size,
+                                      config.patch_size, 3), jnp.uint8,
+                                     sharding=sharding.batch_sharded(mesh))
+  compile_seconds = {}
+  train_fn = eval_fn = None
+  if start_step < config.steps:
+    train_step = make_train_step(model, main_tx, aux_tx, state_lib.learning_rate(opt_config),
+                                 config.lmbda, config.metric)
+    train_fn, compile_seconds["train_step"] = compile_step(
+        train_step, (state, batch_shape), (replicated, sharding.batch_sharded(mesh)),
+        (replicated, replicated), 0, "train step", say)
+  if validation is not None:
+    eval_fn, compile_seconds["eval_step"] = compile_step(
+        make_eval_step(model, config.lmbda, config.metric), (state.params, batch_shape),
+        (replicated, sharding.batch_sharded(mesh)), replicated, (), "eval step", say)
+
+  def meta(step):
+    return {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val,
+            "config": _config_record(config, arch, model_config)}
+
+  def model_extra(step, val_metrics=None):
+    extra = {"trained_steps": step, "lambda": config.lmbda, "metric": config.metric}
+    if val_metrics:
+      extra["val"] = {k: float(v) for k, v in val_metrics.items()}
+    return extra
+
+  def validate(step):
+    nonlocal best_val
+    metrics = validation.run(eval_fn, state.params)
+    metric_writer.write(step, "val", metrics)
+    line = (f"val @ {step}: loss {metrics['loss']:.4f}  bpp {metrics['bpp']:.4f}  "
+            f"PSNR {metrics['psnr']:.2f} dB")
+    if metrics["loss"] < best_val:
+      best_val = metrics["loss"]
+      if is_main:
+        write_model_dir(os.path.join(workdir, BEST_DIR), arch, model_config, state.params,
+                        model_extra(step, metrics))
+      line += "  (best so far, saved)"
+    say(line)
+    return metrics
+
+  iterator = pipeline.iterator(data_state)
+  console.open_bar(config.steps, start_step)
+  step, last_train, last_val, pending = start_step, {}, None, None
+  window, window_start, step_times = [], time.perf_counter(), []
+  saved_step = start_step if latest is not None else None
+  stopped = False
+
+  def finish_pending():
+    """Fetches the previous step's metrics (its successor is already queued)."""
+    nonlocal pending, window_start, last_train
+    done_step, device_metrics = pending
+    pending = None
+    values = {k: float(v) for k, v in host_copy(device_metrics).items()}
+    window.append(values)
+    step_times.append(time.perf_counter())
+    if done_step % config.log_every == 0 or done_step == config.steps:
+      elapsed = time.perf_counter() - window_start
+      means = {k: statistics.fmean(w[k] for w in window) for k in values}
+      means["images_per_s"] = len(window) * config.batch_size / max(elapsed, 1e-9)
+      metric_writer.write(done_step, "train", means)
+      last_train = means
+      window.clear()
+      window_start = time.perf_counter()
+    console.update(1, loss=values["loss"], bpp=values["bpp"], psnr=values["psnr"],
+               aux=values["aux_loss"],
+               **({"img/s": last_train["images_per_s"]} if last_train else {}))
+
+  with _StopFlag() as stop:
+    while step < config.steps:
+      images = next(iterator)
+      state, metrics = train_fn(state, sharding.global_batch(images, mesh))
+      step += 1
+      if pending is not None:
+        finish_pending()
+      pending = (step, metrics)
+      at_val = validation is not None and config.val_every and step % config.val_every == 0
+      at_ckpt = config.checkpoint_every and step % config.checkpoint_every == 0
+      if at_val or at_ckpt or stop.requested or step == config.steps:
+        finish_pending()
+      if at_val and step < config.steps:
+        last_val = validate(step)
+      if at_ckpt or stop.requested:
+        saved_step = save_checkpoint(manager, state, iterator.get_state(), meta(step))
+      if stop.requested and step < config.steps:
+        say(f"stopped at step {step}; checkpoint saved, continue with --resume")
+        stopped = True
+        break
+
+  console.close_bar()
+  if not stopped:
+    if validation is not None:  # The loop leaves the last step's validation to here.
+      last_val = validate(step)
+    if saved_step != step:
+      save_checkpoint(manager, state, iterator.get_state(), meta(step))
+    if is_main:
+      write_model_dir(os.path.join(workdir, FINAL_DIR), arch, model_config, state.params,
+                      model_extra(step, last_val))
+      say(f"final model: {os.path.join(workdir, FINAL_DIR)}")
+  manager.wait_until_finished()
+  manager.close()
+  metric_writer.close()
+  skipped = dict(pipeline.skips.items())
+  if skipped:
+    say(f"skipped {len(skipped)} unreadable training file(s): "
+        + ", ".join(os.path.relpath(p, config.data) for p in list(skipped)[:5])
+        + (" ..." if len(skipped) > 5 else ""))
+  intervals = np.diff(step_times[1:]) if len(step_times) > 2 else np.array([])
+  return {"step": step, "stopped": stopped, "workdir": workdir, "arch": arch,
+          "model_config": model_config, "final_dir": None if stopped else
+          os.path.join(workdir, FINAL_DIR),
+          "best_dir": os.path.join(workdir, BEST_DIR) if validation is not None else None,
+          "best_val_loss": None if math.isinf(best_val) else best_val,
+          "train": last_train, "val": last_val, "compile_seconds": compile_seconds,
+          "median_step_seconds": float(np.median(intervals)) if intervals.size else None,
+          "skipped_files": skipped}
+
+
+def _config_record(config, arch, model_config):
+  record = dataclasses.asdict(config)
+  record.update(arch=arch, model_config=model_config,
+                lr_milestones=list(config.milestones()))
+  return record
+
+
+# Settings whose change on --resume means the run is no longer the one checkpointed.
+_RESUME_KEYS = ("arch", "model_config", "lmbda", "metric", "batch_size", "patch_size", "lr",
+                "aux_lr", "clip_norm", "lr_milestones", "seed", "data")
+
+
+def _warn_changed(saved, config, say):
+  current = _config_record(config, saved.get("arch"), saved.get("model_config"))
+  changed = [k for k in _RESUME_KEYS
+             if k in saved and json.dumps(saved[k]) != json.dumps(current.get(k))]
+  if changed:
+    say("warning: --resume with changed settings: " + ", ".join(
+        f"{k} {saved[k]} -> {current.get(k)}" for k in changed))

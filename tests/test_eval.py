@@ -1,0 +1,461 @@
+"""eval.py and lic_jax.evaluation: real-bitstream evaluation of a converted model
+on three photos, errors as clear messages, Kodak download/verify (on a loopback
+mirror), BD-rate and the published anchors.
+
+The real model is run once per session (one padded shape, so one compile); the
+Kodak and timing logic run on a fast stand-in codec.
+"""
+import contextlib
+import functools
+import hashlib
+import http.server
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, reference_path
+from lic_jax import bitstream, checkpoint, image_io
+from lic_jax.evaluation import anchors, bdrate, datasets, metrics, plots, report, runner
+
+sys.path.insert(0, REPO)
+import eval as eval_cli  # noqa: E402  (the CLI at the repository root)
+
+# bjontegaard 1.3.0: bd_rate(elic bpp, elic psnr, mlicpp bpp, mlicpp psnr, method="pchip",
+# require_matching_points=False) on the anchor files, computed once in a scratch env.
+MLICPP_VS_ELIC = -8.352406011541625
+# Three photos of different sizes that all pad to 128x192: one compile for the session.
+PHOTOS = {"a_128x192.png": (128, 192), "b_96x160.png": (96, 160), "c_71x133.png": (71, 133)}
+
+
+def run_main(capsys, *argv):
+  """(exit status, stdout, stderr) of eval.py's main."""
+  status = eval_cli.main([str(a) for a in argv] + ["--no-progress"])
+  out, err = capsys.readouterr()
+  return status, out, err
+
+
+def assert_clean_error(status, err, *phrases):
+  assert status == 1
+  assert "Traceback" not in err
+  assert err.strip().splitlines()[-1].startswith("eval.py: error: ")
+  for phrase in phrases:
+    assert phrase in err, err
+
+
+# ---------------------------------------------------------------- the real model
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+  """A folder of three photos (crops / a resize of the reference picture)."""
+  source, _ = image_io.read_image(reference_path("mlicpp_small_input.png"))  # 128x192
+  folder = tmp_path_factory.mktemp("photos")
+  crops = {"a_128x192.png": source, "b_96x160.png": source[20:116, 16:176],
+           "c_71x133.png": np.asarray(Image.fromarray(source[:, ::-1]).resize(
+               (133, 71), Image.LANCZOS))}
+  for name, image in crops.items():
+    assert image.shape[:2] == PHOTOS[name]
+    image_io.write_png(str(folder / name), image)
+  return str(folder)
+
+
+@pytest.fixture(scope="session")
+def photo_eval(model_dirs, photos, tmp_path_factory):
+  """eval.py on the photos with the converted mlicpp_small: its outputs."""
+  out = tmp_path_factory.mktemp("photo_eval")
+  model = model_dirs("mlicpp_small")
+  argv = ["--dataset", photos, "--model", model, "--json", out / "rd.json",
+          "--plot", out / "rd.png", "--save-dir", out / "saved", "--no-progress"]
+  status = eval_cli.main([str(a) for a in argv])
+  with open(out / "rd.json") as f:
+    document = json.load(f)
+  return {"status": status, "json": document, "dir": out, "model": model,
+          "saved": os.path.join(out, "saved", os.path.basename(model))}
+
+
+def rows(photo_eval):
+  return {row["image"]: row for row in photo_eval["json"]["models"][0]["images"]}
+
+
+def test_json_has_compressai_layout(photo_eval):
+  assert photo_eval["status"] == 0
+  document = photo_eval["json"]
+  assert document["name"] == "mlicpp"
+  assert document["description"].startswith("Inference (")
+  results = document["results"]
+  for key in ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
+              "bpp-strings", "ms-ssim-db"):
+    assert len(results[key]) == 1 and np.isfinite(results[key][0]), key
+  assert set(rows(photo_eval)) == set(PHOTOS)
+  model = document["models"][0]
+  assert results["bpp"][0] == pytest.approx(np.mean([r["bpp"] for r in model["images"]]))
+  assert results["psnr-rgb"][0] == pytest.approx(
+      np.mean([r["psnr-rgb"] for r in model["images"]]))
+  assert document["dataset"]["images"] == 3
+  assert "BD-rate is given with --kodak only" in document["bd_rate"]["mlicpp"]["note"]
+
+
+def test_bpp_is_the_size_of_the_written_file(photo_eval):
+  for name, row in rows(photo_eval).items():
+    stem = os.path.join(photo_eval["saved"], os.path.splitext(name)[0])
+    size = os.path.getsize(stem + ".lic")
+    h, w = PHOTOS[name]
+    assert (row["height"], row["width"]) == (h, w)
+    assert row["bpp"] == 8 * size / (h * w)
+    with open(stem + ".lic", "rb") as f:
+      info = bitstream.info(f.read())
+    assert row["bpp-strings"] == 8 * (info["z_bytes"] + info["y_bytes"]) / (h * w)
+    assert row["bpp-strings"] < row["bpp"]
+
+
+def test_psnr_and_ms_ssim_of_the_saved_reconstruction(photo_eval, photos):
+  for name, row in rows(photo_eval).items():
+    original = np.asarray(Image.open(os.path.join(photos, name)).convert("RGB"), np.float64)
+    decoded = np.asarray(Image.open(os.path.join(
+        photo_eval["saved"], os.path.splitext(name)[0] + ".png")).convert("RGB"), np.float64)
+    mse = np.mean((original - decoded) ** 2)
+    assert row["psnr-rgb"] == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-9)
+    msssim = float(metrics.ms_ssim(original[None], decoded[None], 255.0)[0])
+    assert row["ms-ssim-rgb"] == pytest.approx(msssim, abs=1e-7)
+    assert row["ms-ssim-db"] == pytest.approx(-10 * np.log10(1 - msssim), abs=1e-6)
+
+
+def test_round_trip_matches_forward_and_the_stream_decodes(photo_eval):
+  codec = runner.load_codec(photo_eval["model"])  # the run's own codec (cached, compiled)
+  for name, row in rows(photo_eval).items():
+    assert row["roundtrip"] is True
+    stem = os.path.join(photo_eval["saved"], os.path.splitext(name)[0])
+    with open(stem + ".lic", "rb") as f:
+      decoded = codec.decompress(f.read())
+    np.testing.assert_array_equal(decoded, np.asarray(Image.open(stem + ".png")))
+  assert photo_eval["json"]["models"][0]["averages"]["roundtrip"] is True
+
+
+def test_times_exclude_the_compile(photo_eval):
+  model = photo_eval["json"]["models"][0]
+  # One padded shape: only the first image warms up; compiling the model's stages
+  # takes far longer than coding a 128x192 image.
+  assert [r["warmup"] for r in model["images"]] == [True, False, False]
+  slowest = max(r["encoding_time"] + r["decoding_time"] for r in model["images"])
+  assert model["compile_time"] > 5 * slowest
+
+
+def test_plot_has_anchors_and_the_curve(photo_eval):
+  with Image.open(photo_eval["dir"] / "rd.png") as img:
+    assert img.format == "PNG" and img.width > 800 and img.height > 400
+  # The same call eval.py makes, returning the legend's labels.
+  document = photo_eval["json"]
+  curve = {"name": "mlicpp", **{k: document["results"][k] for k in ("bpp", "psnr-rgb",
+                                                                     "ms-ssim-rgb")}}
+  labels = plots.plot_rd([curve], anchors.load_all(), str(photo_eval["dir"] / "again.png"),
+                         "title")
+  assert labels == ["MLIC++ (published), Kodak", "ELIC (published), Kodak", "mlicpp"]
+
+
+def test_estimate_mode_agrees_with_the_coded_run(photo_eval, photos, capsys, tmp_path):
+  status, out, _ = run_main(capsys, "--dataset", photos, "--model", photo_eval["model"],
+                            "--estimate", "--json", tmp_path / "estimate.json")
+  assert status == 0 and "average (3)" in out
+  with open(tmp_path / "estimate.json") as f:
+    estimate = json.load(f)
+  assert estimate["description"] == "Inference (entropy estimation)"
+  coded = rows(photo_eval)
+  for row in estimate["models"][0]["images"]:
+    # The same forward pass: identical reconstruction, and bpp is the coded run's estimate.
+    assert row["bpp"] == pytest.approx(coded[row["image"]]["bpp-estimate"], rel=1e-12)
+    assert row["psnr-rgb"] == coded[row["image"]]["psnr-rgb"]
+    assert "roundtrip" not in row
+    # The estimate is close to the real file size (within the header and coding overhead).
+    assert abs(row["bpp"] - coded[row["image"]]["bpp"]) < 0.1 * coded[row["image"]]["bpp"]
+
+
+def test_table_on_stdout(photo_eval, photos, capsys):
+  status, out, _ = run_main(capsys, "--dataset", photos, "--model", photo_eval["model"],
+                            "--no-check")
+  assert status == 0
+  for name in PHOTOS:
+    assert name in out
+  assert "average (3)" in out and "bpp(str)" in out and "compile" in out
+
+
+# ---------------------------------------------------------------- clear errors
+
+def test_missing_dataset(capsys, tmp_path):
+  status, _, err = run_main(capsys, "--dataset", tmp_path / "nope", "--model", tmp_path)
+  assert_clean_error(status, err, "does not exist")
+
+
+def test_empty_dataset(capsys, tmp_path):
+  (tmp_path / "sub").mkdir()
+  status, _, err = run_main(capsys, "--dataset", tmp_path, "--model", tmp_path)
+  assert_clean_error(status, err, "no images in", "--recursive")
+
+
+def test_non_image_files_are_named(capsys, tmp_path, photos):
+  image_io.write_png(str(tmp_path / "fine.png"), np.zeros((8, 8, 3), np.uint8))
+  (tmp_path / "notes.txt").write_text("not an image")
+  with open(os.path.join(photos, "a_128x192.png"), "rb") as f:
+    (tmp_path / "cut.png").write_bytes(f.read()[:500])  # a truncated PNG
+  status, _, err = run_main(capsys, "--dataset", tmp_path, "--model", tmp_path)
+  assert_clean_error(status, err, "notes.txt", "cut.png", "not images")
+  assert "fine.png" not in err
+
+
+@pytest.mark.parametrize("problem", ["missing", "not_a_model", "bad_json", "no_arrays"])
+def test_unreadable_model_dir(capsys, tmp_path, photos, problem):
+  model = tmp_path / "model"
+  if problem != "missing":
+    model.mkdir()
+  if problem == "bad_json":
+    (model / "lic_jax.json").write_text("{not json")
+  if problem == "no_arrays":
+    (model / "lic_jax.json").write_text(json.dumps({"format_version": 1, "arch": "mlicpp"}))
+  status, _, err = run_main(capsys, "--dataset", photos, "--model", model)
+  assert_clean_error(status, err, str(model))
+
+
+def test_missing_kodak_says_where_to_put_it(capsys, tmp_path, monkeypatch):
+  monkeypatch.setenv("LIC_JAX_DATA", str(tmp_path / "data"))
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))
+  status, _, err = run_main(capsys, "--kodak", "--model", tmp_path)
+  assert_clean_error(status, err, os.path.join(str(tmp_path / "data"), "kodak"),
+                     os.path.join(str(tmp_path / "home"), ".cache", "lic_jax", "kodak"),
+                     "kodim01.png", "--download")
+
+
+def test_incomplete_kodak_names_the_missing_files(capsys, tmp_path):
+  image_io.write_png(str(tmp_path / "kodim01.png"), np.zeros((512, 768, 3), np.uint8))
+  image_io.write_png(str(tmp_path / "kodim02.png"), np.zeros((64, 64, 3), np.uint8))
+  status, _, err = run_main(capsys, "--kodak", tmp_path, "--model", tmp_path)
+  assert_clean_error(status, err, "kodim03.png", "--download")
+  for n in range(3, 25):
+    image_io.write_png(str(tmp_path / f"kodim{n:02d}.png"), np.zeros((768, 512, 3), np.uint8))
+  status, _, err = run_main(capsys, "--kodak", tmp_path, "--model", tmp_path)
+  assert_clean_error(status, err, "kodim02.png", "64x64", "768x512")
+
+
+def test_download_offline_fails_fast(capsys, tmp_path, monkeypatch):
+  """A refused connection: an immediate, clear error saying where to put the files."""
+  with socket.socket() as probe:  # a loopback port with nothing listening
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+  monkeypatch.setenv(datasets.URL_ENV, f"http://127.0.0.1:{port}/")
+  monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+  start = time.monotonic()
+  status, _, err = run_main(capsys, "--kodak", tmp_path / "kodak", "--download",
+                            "--download-timeout", "2", "--model", tmp_path)
+  assert time.monotonic() - start < 10
+  assert_clean_error(status, err, "could not download", "kodim01.png",
+                     str(tmp_path / "kodak"))
+
+
+def test_download_times_out_instead_of_hanging(tmp_path, monkeypatch):
+  """A server that accepts the connection but never answers."""
+  monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+  with socket.socket() as silent:
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    start = time.monotonic()
+    with pytest.raises(datasets.DatasetError, match="could not download"):
+      datasets.download_kodak(str(tmp_path), timeout=1.0, progress=False,
+                              base_url=f"http://127.0.0.1:{silent.getsockname()[1]}")
+    assert time.monotonic() - start < 5
+
+
+def test_download_needs_kodak():
+  with pytest.raises(SystemExit) as e:
+    eval_cli.main(["--dataset", "x", "--download", "--model", "m"])
+  assert e.value.code == 2
+
+
+# ---------------------------------------------------------------- a stand-in codec
+
+class FakeCodec:
+  """Stands in for a Codec: uniform quantization with `step`, a stream of
+  `bpp` bits per pixel, and `compile_s` of "compilation" on the first call per
+  padded shape. With `mismatch`, the decoder is off by one on one pixel."""
+  arch = "fake"
+  model_hash = "00" * 8
+
+  def __init__(self, step, bpp, compile_s=0.0, mismatch=False):
+    self.step, self.bpp, self.compile_s, self.mismatch = step, bpp, compile_s, mismatch
+    self.compiled, self.images = set(), {}
+
+  def _warm(self, h, w):
+    if runner.padded_shape(h, w) not in self.compiled:
+      time.sleep(self.compile_s)
+      self.compiled.add(runner.padded_shape(h, w))
+
+  def _quantize(self, image):
+    return np.minimum(image // self.step * self.step + self.step // 2, 255).astype(np.uint8)
+
+  def compress(self, image):
+    h, w = image.shape[:2]
+    self._warm(h, w)
+    key = hashlib.sha256(image.tobytes()).digest()
+    self.images[key] = image
+    y_string = key + bytes(max(int(self.bpp * h * w / 8) - len(key), 0))
+    return bitstream.Stream("fake", bytes(8), h, w, b"zz", y_string).to_bytes()
+
+  def decompress(self, data):
+    stream = bitstream.Stream.from_bytes(data)
+    decoded = self._quantize(self.images[stream.y_string[:32]]).copy()
+    if self.mismatch:
+      decoded[0, 0, 0] ^= 1
+    return decoded
+
+  def forward(self, x):
+    b, h, w, _ = x.shape
+    x_hat = self._quantize(np.round(np.asarray(x) * 255).astype(np.uint8)) / 255.0
+    return {"x_hat": jnp.asarray(x_hat, jnp.float32),
+            "y_likelihoods": np.full((b, h // 16, w // 16, 4), 0.5, np.float32),
+            "z_likelihoods": np.full((b, h // 64, w // 64, 2), 0.5, np.float32)}
+
+
+def gradient_image(h, w, seed):
+  i, j = np.mgrid[:h, :w]
+  return np.stack([(i * 255 // h + seed) % 256, (j * 255 // w) % 256,
+                   ((i + j) * 7 + 31 * seed) % 256], axis=-1).astype(np.uint8)
+
+
+def test_warmup_once_per_padded_shape(tmp_path):
+  sizes = [(40, 70), (64, 128), (30, 30), (64, 64), (65, 64)]  # pad to 64x128 / 64x64 / 128x64
+  paths = []
+  for n, (h, w) in enumerate(sizes):
+    paths.append(str(tmp_path / f"{n}.png"))
+    image_io.write_png(paths[-1], gradient_image(h, w, n))
+  codec = FakeCodec(step=8, bpp=0.5, compile_s=0.3)
+  result = runner.evaluate(codec, paths, str(tmp_path), progress=False,
+                           save_dir=str(tmp_path / "out"))
+  assert [r["warmup"] for r in result["images"]] == [True, False, True, False, True]
+  assert all(r["encoding_time"] < 0.2 for r in result["images"])
+  assert 0.8 < result["compile_time"] < 3
+  assert all(r["roundtrip"] for r in result["images"])
+  assert sorted(os.listdir(tmp_path / "out")) == sorted(
+      f"{n}.{ext}" for n in range(5) for ext in ("lic", "png"))
+
+
+def test_round_trip_mismatch_is_reported(capsys, tmp_path, monkeypatch, photos):
+  monkeypatch.setattr(runner, "load_codec", lambda path: FakeCodec(8, 0.5, mismatch=True))
+  monkeypatch.setattr(checkpoint, "read_meta", lambda path: {})
+  status, out, err = run_main(capsys, "--dataset", photos, "--model", tmp_path)
+  assert status == 3
+  assert "ROUND TRIP MISMATCH" in out and "encoder and decoder disagree" in err
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+  def log_message(self, *args):
+    pass
+
+
+@contextlib.contextmanager
+def serve(folder):
+  """A loopback HTTP server for `folder`; yields its base URL."""
+  server = http.server.ThreadingHTTPServer(
+      ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
+def test_kodak_download_evaluation_and_bd_rate(capsys, tmp_path, monkeypatch):
+  """--kodak --download from a mirror into $LIC_JAX_DATA/kodak, verified, then two
+  stand-in models (one curve) evaluated, with BD-rate against the anchor."""
+  mirror = tmp_path / "mirror"
+  mirror.mkdir()
+  for n, name in enumerate(datasets.KODAK_NAMES):
+    h, w = (768, 512) if n % 6 == 3 else (512, 768)
+    image_io.write_png(str(mirror / name), gradient_image(h, w, n))
+  (mirror / "kodim24.png").write_bytes((mirror / "kodim23.png").read_bytes()[:-100])
+  monkeypatch.setenv("LIC_JAX_DATA", str(tmp_path / "data"))
+  monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+  fakes = {str(tmp_path / "q16"): FakeCodec(16, 0.45), str(tmp_path / "q32"): FakeCodec(32, 0.2)}
+  monkeypatch.setattr(runner, "load_codec", lambda path: fakes[path])
+  monkeypatch.setattr(checkpoint, "read_meta", lambda path: {})
+  with serve(mirror) as url:
+    monkeypatch.setenv(datasets.URL_ENV, url)
+    status, _, err = run_main(capsys, "--kodak", "--download", "--model", tmp_path / "q16")
+    assert_clean_error(status, err, "kodim24.png", "not a readable PNG")  # the corrupt one
+    image_io.write_png(str(mirror / "kodim24.png"), gradient_image(512, 768, 24))
+    status, out, err = run_main(capsys, "--kodak", "--download", "--model", tmp_path / "q16",
+                                "--model", tmp_path / "q32", "--anchor", "elic",
+                                "--json", tmp_path / "rd.json", "--plot", tmp_path / "rd.png")
+  assert status == 0, err
+  kodak = tmp_path / "data" / "kodak"
+  assert sorted(os.listdir(kodak)) == list(datasets.KODAK_NAMES)  # no temporary files left
+  assert len(datasets.verify_kodak(str(kodak))) == 24
+  with open(tmp_path / "rd.json") as f:
+    document = json.load(f)
+  assert document["dataset"]["name"] == "kodak" and document["dataset"]["images"] == 24
+  assert len(document["results"]["bpp"]) == 2 and len(document["curves"]) == 1
+  entry = document["bd_rate"]["fake"]
+  assert entry["anchor"] == "ELIC (published)" and np.isfinite(entry["bd_rate"])
+  assert f"{entry['bd_rate']:+.2f}%" in out
+  assert os.path.getsize(tmp_path / "rd.png") > 10_000
+
+
+# ---------------------------------------------------------------- BD-rate and anchors
+
+def test_bd_rate_of_the_published_curves():
+  mlicpp, elic = anchors.load("mlicpp")["results"], anchors.load("elic")["results"]
+  value = bdrate.bd_rate(elic["bpp"], elic["psnr-rgb"], mlicpp["bpp"], mlicpp["psnr-rgb"])
+  assert value < 0  # MLIC++ needs fewer bits than ELIC at equal PSNR
+  assert value == pytest.approx(MLICPP_VS_ELIC, abs=1e-9)
+  back = bdrate.bd_rate(mlicpp["bpp"], mlicpp["psnr-rgb"], elic["bpp"], elic["psnr-rgb"])
+  assert back > 0
+
+
+def test_bd_rate_known_answers():
+  rates, psnrs = [0.1, 0.2, 0.4, 0.8], [28.0, 31.0, 34.0, 37.0]
+  assert bdrate.bd_rate(rates, psnrs, rates, psnrs) == pytest.approx(0, abs=1e-12)
+  assert bdrate.bd_rate(rates, psnrs, [0.9 * r for r in rates], psnrs) == pytest.approx(-10)
+  with pytest.raises(bdrate.BDRateError, match="at least 2"):
+    bdrate.bd_rate(rates, psnrs, [0.3], [32.0])
+  with pytest.raises(bdrate.BDRateError, match="do not overlap"):
+    bdrate.bd_rate(rates, psnrs, [1.0, 2.0], [40.0, 42.0])
+
+
+def test_single_point_curve_has_no_bd_rate():
+  model = {"name": "m", "averages": {"bpp": 0.3, "psnr-rgb": 32.0}}
+  entry = report.bd_rates(report.curves([model]), "mlicpp", comparable=True)["m"]
+  assert entry["bd_rate"] is None and "at least 2" in entry["note"]
+
+
+def test_anchor_data_and_sources():
+  design = [(0.1075, 29.161), (0.1747, 30.714), (0.2721, 32.335), (0.4129, 34.170),
+            (0.5923, 35.816), (0.8025, 37.323)]  # DESIGN.md, rounded to 3 decimals
+  mlicpp = anchors.load("mlicpp")
+  np.testing.assert_allclose(list(zip(mlicpp["results"]["bpp"], mlicpp["results"]["psnr-rgb"])),
+                             design, atol=5e-4)
+  elic = anchors.load("elic")
+  assert len(elic["results"]["bpp"]) == len(elic["results"]["psnr-rgb"]) == 10
+  for anchor in (mlicpp, elic):
+    assert anchor["dataset"] == "kodak"
+    assert anchor["source"]["repository"].startswith("https://github.com/")
+    assert len(anchor["source"]["commit"]) == 40
+    assert np.all(np.diff(anchor["results"]["bpp"]) > 0)
+    assert np.all(np.diff(anchor["results"]["psnr-rgb"]) > 0)
+
+
+def test_folder_listing(tmp_path):
+  for rel in ("b.png", "a.png", "sub/c.png", ".hidden"):
+    (tmp_path / rel).parent.mkdir(exist_ok=True)
+    if rel.endswith(".png"):
+      image_io.write_png(str(tmp_path / rel), np.zeros((4, 4, 3), np.uint8))
+    else:
+      (tmp_path / rel).write_text("x")
+  names = lambda paths: [os.path.relpath(p, tmp_path) for p in paths]
+  assert names(datasets.list_images(str(tmp_path))) == ["a.png", "b.png"]
+  assert names(datasets.list_images(str(tmp_path), recursive=True)) == [
+      "a.png", "b.png", os.path.join("sub", "c.png")]

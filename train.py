@@ -1,0 +1,135 @@
+"""Rate-distortion training of MLIC++ or ELIC on every device: `python train.py --help`.
+
+    python train.py --arch mlicpp --data DIR --val DIR --lambda 0.0130 \\
+        --batch-size 32 --patch-size 256 --steps 2000000 --workdir runs/q4
+
+The run is resumable (`--resume`), writes `WORKDIR/final` (and `WORKDIR/best` with
+--val), model directories that `lic_jax.load_model` and `python -m lic_jax compress
+--model DIR` read. Multi-host: start the same command on every host with
+JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID set (or
+LIC_JAX_DISTRIBUTED=1 on clusters JAX detects itself: Cloud TPU, SLURM, Open MPI).
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def _milestones(text):
+  try:
+    return tuple(int(float(m)) for m in text.replace(",", " ").split())
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected step numbers like '750000 900000', got {text!r}")
+
+
+def _model_config(text):
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise argparse.ArgumentTypeError(f"not JSON: {e}")
+  if not isinstance(value, dict):
+    raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"N\": 32, \"M\": 64}'")
+  return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
+
+
+def parser():
+  p = argparse.ArgumentParser(
+      prog="train.py", description=__doc__.split("\n\n")[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  model = p.add_argument_group("model")
+  model.add_argument("--arch", choices=("mlicpp", "mlicpp-old", "elic"), default=None,
+                     help="architecture; mlicpp-old has the synthesis and LRP classes of the "
+                     "2023-09 released weights (default: that of --init-from, else mlicpp)")
+  model.add_argument("--size", choices=("full", "small"), default="full",
+                     help="full: the papers' widths (N=192, M=320; MLIC++ 10 slices, ELIC "
+                     "groups 16,16,32,64,192). small: N=96, M=160 (MLIC++ 5 slices of 32, "
+                     "ELIC groups 8,8,16,32,96), for quick experiments")
+  model.add_argument("--model-config", type=_model_config, default=(), metavar="JSON",
+                     help="override fields of the --size config, e.g. "
+                     "'{\"N\": 32, \"M\": 64, \"slice_num\": 2}'")
+  model.add_argument("--init-from", metavar="MODEL_DIR",
+                     help="start from the weights of a model directory (convert.py or train.py "
+                     "output); its arch and config are used. Optimizer states start fresh")
+  data = p.add_argument_group("data")
+  data.add_argument("--data", required=True, metavar="DIR",
+                    help="training images, searched recursively (png, jpg, bmp, webp, tif, "
+                    "ppm); unreadable files are skipped and counted")
+  data.add_argument("--val", metavar="DIR",
+                    help="validation images (centre crops of --patch-size); keeps "
+                    "WORKDIR/best by validation loss")
+  data.add_argument("--patch-size", type=int, default=256,
+                    help="square training crop, a multiple of 64; smaller images are upscaled "
+                    "to it")
+  data.add_argument("--batch-size", type=int, default=8,
+                    help="global batch, split over all devices (a multiple of their number)")
+  data.add_argument("--no-flip", dest="flip", action="store_false",
+                    help="no random left-right flips")
+  data.add_argument("--data-threads", type=int, default=None,
+                    help="image decoding threads per process (default: min(8, cores))")
+  loss = p.add_argument_group("loss and optimizer (defaults as the original MLIC++)")
+  loss.add_argument("--lambda", dest="lmbda", type=float, default=0.0130,
+                    help="rate-distortion trade-off: loss = lambda*255^2*MSE + bpp, or "
+                    "lambda*(1-MS-SSIM) + bpp. MLIC++ MSE models: 0.0018 0.0035 0.0067 "
+                    "0.0130 0.0250 0.0483")
+  loss.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse",
+                    help="distortion term (MS-SSIM needs --patch-size >= 192)")
+  loss.add_argument("--lr", type=float, default=1e-4, help="Adam LR of all but the quantiles")
+  loss.add_argument("--lr-milestones", type=_milestones, default=None, metavar="STEPS",
+                    help="steps after which the LR is multiplied by 0.1, e.g. '750000 900000' "
+                    "(default: 75%% and 90%% of --steps)")
+  loss.add_argument("--clip-norm", type=float, default=1.0,
+                    help="clip the main gradients to this global norm (0: no clipping)")
+  loss.add_argument("--aux-lr", type=float, default=1e-3,
+                    help="Adam LR of the entropy bottleneck's quantiles (aux loss)")
+  run = p.add_argument_group("run")
+  run.add_argument("--steps", type=int, required=True, help="total training steps")
+  run.add_argument("--workdir", required=True,
+                   help="checkpoints, logs (metrics.jsonl, tensorboard/), best/ and final/")
+  run.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --workdir (exactly: state, "
+                   "RNG and data position); starts fresh if there is none")
+  run.add_argument("--seed", type=int, default=0, help="init, noise, shuffle and crops")
+  run.add_argument("--checkpoint-every", type=int, default=5000,
+                   help="save a resumable checkpoint every K steps (and at the end)")
+  run.add_argument("--keep-checkpoints", type=int, default=3,
+                   help="how many recent checkpoints to keep")
+  run.add_argument("--val-every", type=int, default=5000,
+                   help="validate every K steps (and at the end)")
+  run.add_argument("--log-every", type=int, default=100,
+                   help="write the mean train metrics of the last K steps to metrics.jsonl "
+                   "and TensorBoard")
+  return p
+
+
+def main(argv=None):
+  """Parses argv, trains; returns the exit status (2 for a clear user error)."""
+  args = parser().parse_args(argv)
+  # Import JAX only now: --help stays fast, and jax.distributed must start first.
+  from lic_jax.training import sharding
+  sharding.initialize_distributed()
+  from lic_jax.training import TrainConfig, TrainingError, train_and_evaluate
+  from lic_jax.training.input_pipeline import DataError
+  from lic_jax.checkpoint import ModelDirError
+  from lic_jax.image_io import ImageError
+  fields = {k: v for k, v in vars(args).items() if k not in ("workdir", "model_config")}
+  config = TrainConfig(model_overrides=args.model_config, **fields)
+  for name in ("steps", "batch_size", "patch_size"):
+    if getattr(config, name) < (0 if name == "steps" else 1):
+      print(f"train.py: error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
+      return 2
+  try:
+    summary = train_and_evaluate(config, args.workdir)
+  except (TrainingError, DataError, ModelDirError, ImageError) as e:
+    print(f"train.py: error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print("train.py: interrupted", file=sys.stderr)
+    return 130
+  if summary["stopped"]:
+    return 143
+  return 0
+
+
+if __name__ == "__main__":
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  sys.exit(main())
