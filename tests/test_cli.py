@@ -30,7 +30,8 @@ def cli(*args, timeout=300):
 def rgb_image(seed=0):
   rng = np.random.default_rng(seed)
   rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
-  image = np.stack([cols * 5, rows * 6, (rows + cols) * 3], axis=-1) + rng.integers(0, 30, (HEIGHT, WIDTH, 3))
+  image = np.stack([cols * 5, rows * 6, (rows + cols) * 3], axis=-1)
+  image += rng.integers(0, 30, image.shape)
   return np.clip(image, 0, 255).astype(np.uint8)
 
 

@@ -38,8 +38,18 @@ _MAX_LENGTH = len(_LENGTH_CDF) - 2  # 31: g < 2^32 covers every int32 symbol
 def _tf():
   """(tensorflow, tensorflow_compression_ops), imported on first use."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  import tensorflow as tf
-  import tensorflow_compression_ops as tfc_ops
+  # TF's C++ start-up logs plugin-registration errors (its XLA and jaxlib's both
+  # register CUDA factories) straight to fd 2, past TF_CPP_MIN_LOG_LEVEL: mute it
+  # for the import only.
+  saved_stderr = os.dup(2)
+  with open(os.devnull, "w") as devnull:
+    os.dup2(devnull.fileno(), 2)
+    try:
+      import tensorflow as tf
+      import tensorflow_compression_ops as tfc_ops
+    finally:
+      os.dup2(saved_stderr, 2)
+      os.close(saved_stderr)
   tf.get_logger().setLevel("ERROR")
   try:
     tf.config.set_visible_devices([], "GPU")

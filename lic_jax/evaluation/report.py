@@ -161,6 +161,10 @@ def summary(document):
     out.append(f"\n== {model['name']}: {model['model']} ({model['arch']}, hash "
                f"{model['model_hash']}, {model['mode']}) ==")
     out.append(table(model))
+    for row in model["images"]:  # input conversions (gray, alpha, 16-bit), said once each
+      for note in row["notes"]:
+        if "MS-SSIM" not in note:
+          out.append(f"note: {row['image']}: {note}")
     out.append(f"compile (warm-up, excluded from the times above): "
                f"{model['compile_time']:.1f} s")
     if avg.get("roundtrip") is False:

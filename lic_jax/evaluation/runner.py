@@ -16,8 +16,9 @@ Rates divide by the original H * W, though the codec codes the image padded to a
 multiple of 64: the padding is part of the cost.
 
 Times exclude compilation: the first image of every padded shape is coded once
-untimed (the warm-up, where XLA compiles the stages for that shape), then timed.
-The warm-ups' extra time is reported once per model as `compile_time`.
+untimed (the warm-up, where JAX traces and XLA compiles the stages for that shape,
+or loads them from the persistent compilation cache), then timed. The warm-ups'
+extra time is reported once per model as `compile_time`.
 
 Estimate mode (`estimate=True`, CompressAI's --entropy-estimation) runs only
 `forward`: bpp is the likelihood estimate, the reconstruction is forward's x_hat,
