@@ -6,9 +6,7 @@
     python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR]
 """
 import argparse
-import os
 import sys
-import time
 
 
 def _compress(args):

@@ -5,7 +5,6 @@ and PSNR of both codecs (JPEG at the quality whose file size is closest to ours)
 """
 import io
 import os
-import sys
 import time
 
 import numpy as np

@@ -5,6 +5,8 @@ are skipped with the reason, except under CI (CI=true), where that is a failure.
 """
 import functools
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -79,6 +81,14 @@ def converted(name):
   return convert.convert_state_dict(state_dict(name))
 
 
+def stored_tables(name, prefix):
+  """The CDF Tables a fixture checkpoint holds under `entropy_bottleneck` or
+  `gaussian_conditional`."""
+  from lic_jax.entropy import tables
+  sd = _state_dict(name)
+  return tables.Tables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
+
+
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory):
   """name -> directory of the converted fixture model, written once per session."""
@@ -105,3 +115,24 @@ def _codec(path):
 def codecs(model_dirs):
   """name -> loaded Codec of the converted fixture (cached for the session)."""
   return lambda name: _codec(model_dirs(name))
+
+
+def bounded(fn, seconds):
+  """(fn(), seconds taken), run in a daemon thread so that a hang fails the test
+  instead of stalling the suite."""
+  box = {}
+
+  def run():
+    start = time.perf_counter()
+    try:
+      box["value"] = fn()
+    except BaseException as e:  # noqa: BLE001 - handed back below
+      box["error"] = e
+    box["seconds"] = time.perf_counter() - start
+  thread = threading.Thread(target=run, daemon=True)
+  thread.start()
+  thread.join(seconds)
+  assert not thread.is_alive(), f"still running after {seconds} s"
+  if "error" in box:
+    raise box["error"]
+  return box["value"], box["seconds"]

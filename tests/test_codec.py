@@ -15,7 +15,6 @@ The size, conversion, rate and malformed-stream tests all use one model
 import contextlib
 import functools
 import re
-import threading
 import time
 import warnings
 
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, nhwc, reference_outputs
+from conftest import FIXTURES, bounded, nhwc, reference_outputs
 from lic_jax import bitstream, image_io
 from lic_jax import codec as codec_lib
 from lic_jax.bitstream import BitstreamError, Stream
@@ -84,26 +83,6 @@ def recording_y_hat():
     yield calls
   finally:
     slices.run_slices = original
-
-
-def bounded(fn, seconds=DECODE_SECONDS):
-  """(fn(), seconds taken), run in a daemon thread so that a hang fails the test."""
-  box = {}
-
-  def run():
-    start = time.perf_counter()
-    try:
-      box["value"] = fn()
-    except BaseException as e:  # noqa: BLE001 - handed back below
-      box["error"] = e
-    box["seconds"] = time.perf_counter() - start
-  thread = threading.Thread(target=run, daemon=True)
-  thread.start()
-  thread.join(seconds)
-  assert not thread.is_alive(), f"still running after {seconds} s"
-  if "error" in box:
-    raise box["error"]
-  return box["value"], box["seconds"]
 
 
 def encoder_trace(codec, x):
@@ -249,7 +228,7 @@ def coded(codecs):
       start = time.perf_counter()
       data = codec.compress(image)
       compress_s = time.perf_counter() - start
-      decoded, decompress_s = bounded(lambda: codec.decompress(data), seconds=300)
+      decoded, decompress_s = bounded(lambda: codec.decompress(data), 300)
       out = codec.forward(pad_image(image))
     return {"image": image, "data": data, "decoded": decoded, "forward": out,
             "y_hats": y_hats, "seconds": (compress_s, decompress_s)}
@@ -259,7 +238,7 @@ def coded(codecs):
 @pytest.mark.parametrize("height, width", SIZES)
 def test_any_size_round_trips(height, width, coded):
   result = coded(height, width)
-  image, data, decoded = result["image"], result["data"], result["decoded"]
+  data, decoded = result["data"], result["decoded"]
   encoder_y_hat, decoder_y_hat, forward_y_hat = result["y_hats"]
   info = bitstream.info(data)
   assert (info["height"], info["width"]) == (height, width)
@@ -349,7 +328,7 @@ def _decode_outcome(codec, data, height, width):
       return "error"
     assert image.shape == (height, width, 3) and image.dtype == np.uint8
     return "image"
-  return bounded(decode)
+  return bounded(decode, DECODE_SECONDS)
 
 
 def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):

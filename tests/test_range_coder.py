@@ -1,67 +1,29 @@
 """Range coder: exact round trips of the recorded symbols, rate close to PyTorch's
 rANS, escapes, and robustness against corrupt strings (no hang, no crash)."""
 import functools
-import os
-import threading
 
 import numpy as np
 import pytest
 
+from conftest import bounded, reference_path, stored_tables
 from lic_jax.bitstream import BitstreamError
 from lic_jax.entropy import range_coder, tables
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
 # latent -> (state-dict prefix of its tables, how its index is chosen)
 LATENTS = {"y": "gaussian_conditional", "z": "entropy_bottleneck"}
 
 
-def reference_file(name):
-  """Path of a reference file; skips loudly without it, fails under CI=true."""
-  root = os.environ.get("LIC_JAX_REFERENCE", os.path.join(REPO, os.pardir, "shared", "reference"))
-  path = os.path.join(root, name)
-  if not os.path.exists(path):
-    message = f"REFERENCE DATA MISSING: {path} (set LIC_JAX_REFERENCE to the fixture folder)"
-    if os.environ.get("CI", "").lower() == "true":
-      pytest.fail(message)
-    pytest.skip(message)
-  return path
-
-
-@functools.cache
-def stored_tables(name, latent):
+def latent_tables(name, latent):
   """The checkpoint's CDF tables for latent 'y' or 'z'."""
-  torch = pytest.importorskip("torch")
-  state = torch.load(reference_file(f"{name}.pth.tar"), map_location="cpu",
-                     weights_only=True)["state_dict"]
-  prefix = LATENTS[latent]
-  return tables.Tables(*(state[f"{prefix}._{k}"].numpy()
-                         for k in ("quantized_cdf", "cdf_length", "offset")))
+  return stored_tables(name, LATENTS[latent])
 
 
 @functools.cache
 def recorded(name):
   """The symbols, indexes and rANS strings PyTorch's compress() produced."""
-  with np.load(reference_file(f"{name}_outputs.npz")) as npz:
+  with np.load(reference_path(f"{name}_outputs.npz")) as npz:
     return {k: npz[k] for k in npz.files if k.startswith("compress:")}
-
-
-def bounded(fn, seconds=20):
-  """fn() in a daemon thread; fails the test if it has not returned in time (a hang)."""
-  box = {}
-
-  def run():
-    try:
-      box["value"] = fn()
-    except BaseException as e:  # noqa: BLE001 - handed back to the test below
-      box["error"] = e
-  thread = threading.Thread(target=run, daemon=True)
-  thread.start()
-  thread.join(seconds)
-  assert not thread.is_alive(), f"decoder still running after {seconds} s"
-  if "error" in box:
-    raise box["error"]
-  return box["value"]
 
 
 def small_tables():
@@ -72,7 +34,7 @@ def small_tables():
 @pytest.mark.parametrize("latent", ["y", "z"])
 @pytest.mark.parametrize("name", FIXTURES)
 def test_recorded_symbols_round_trip_at_pytorch_rate(name, latent):
-  record, table = recorded(name), stored_tables(name, latent)
+  record, table = recorded(name), latent_tables(name, latent)
   symbols = record[f"compress:{latent}_symbols"]
   indexes = record[f"compress:{latent}_indexes"]
   if latent == "z":  # z's table is its channel (axis 1 of NCHW)
@@ -90,7 +52,7 @@ def test_recorded_symbols_round_trip_at_pytorch_rate(name, latent):
 @pytest.mark.parametrize("name", FIXTURES)
 def test_incremental_decoding_in_steps(name):
   """Several encode/decode calls on one string, as the slice loop makes them."""
-  record, table = recorded(name), stored_tables(name, "y")
+  record, table = recorded(name), latent_tables(name, "y")
   symbols, indexes = record["compress:y_symbols"], record["compress:y_indexes"]
   cuts = np.sort(np.random.default_rng(0).choice(np.arange(1, len(symbols)), 7, replace=False))
   encoder = range_coder.Encoder(table)
@@ -151,7 +113,7 @@ def test_rejects_bad_arguments():
 
 
 def test_decoder_notices_trailing_bytes_and_early_stop():
-  record, table = recorded("mlicpp_small"), stored_tables("mlicpp_small", "y")
+  record, table = recorded("mlicpp_small"), latent_tables("mlicpp_small", "y")
   symbols, indexes = record["compress:y_symbols"], record["compress:y_indexes"]
   data = range_coder.encode(symbols, indexes, table)
   with pytest.raises(BitstreamError):
@@ -165,14 +127,14 @@ def test_input_that_hangs_tfc_overflow_mode_returns():
   table = tables.Tables(np.array([[0, 32768, 65536]], np.int32), np.array([3], np.int32),
                         np.array([0], np.int32))
   decoder = range_coder.Decoder(b"\x80", table)
-  assert bounded(lambda: decoder.decode(np.zeros(100, np.int32))).shape == (100,)
+  assert bounded(lambda: decoder.decode(np.zeros(100, np.int32)), 20)[0].shape == (100,)
 
 
 def test_corrupt_and_truncated_strings_raise_or_return():
   """Every outcome is a return or a BitstreamError, in bounded time. tfc's end check
   catches flipped bytes but not truncation (the decoder pads with zeros and the
   padded tail decodes "consistently"): the container's CRC is what catches that."""
-  record, table = recorded("mlicpp_small"), stored_tables("mlicpp_small", "y")
+  record, table = recorded("mlicpp_small"), latent_tables("mlicpp_small", "y")
   indexes = record["compress:y_indexes"]
   data = range_coder.encode(record["compress:y_symbols"], indexes, table)
   rng = np.random.default_rng(1)
@@ -195,5 +157,5 @@ def test_corrupt_and_truncated_strings_raise_or_return():
         except BitstreamError:
           raised[kind] += 1
     return raised
-  raised = bounded(decode_all, seconds=60)
+  raised = bounded(decode_all, 60)[0]
   assert raised["flipped"] >= 25, raised

@@ -1,51 +1,23 @@
 """CDF tables: the quantizer's invariants, and equality with the checkpoints' tables."""
-import functools
-import os
 import re
 
 import numpy as np
 import pytest
 
+from conftest import state_dict, stored_tables
 from lic_jax.entropy import gaussian, tables
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
-
-
-def reference_file(name):
-  """Path of a reference file; skips loudly without it, fails under CI=true."""
-  root = os.environ.get("LIC_JAX_REFERENCE", os.path.join(REPO, os.pardir, "shared", "reference"))
-  path = os.path.join(root, name)
-  if not os.path.exists(path):
-    message = f"REFERENCE DATA MISSING: {path} (set LIC_JAX_REFERENCE to the fixture folder)"
-    if os.environ.get("CI", "").lower() == "true":
-      pytest.fail(message)
-    pytest.skip(message)
-  return path
-
-
-@functools.cache
-def _checkpoint(name):
-  torch = pytest.importorskip("torch")
-  state = torch.load(reference_file(f"{name}.pth.tar"), map_location="cpu",
-                     weights_only=True)["state_dict"]
-  return {k: v.numpy() for k, v in state.items()}
-
-
-def stored_tables(name, prefix):
-  """The Tables a checkpoint holds for `entropy_bottleneck` or `gaussian_conditional`."""
-  sd = _checkpoint(name)
-  return tables.Tables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
 
 
 def eb_params(name):
   """The entropy bottleneck's parameters under lic_jax's names (matrix_k, ...)."""
   params = {}
-  for key, value in _checkpoint(name).items():
+  for key, value in state_dict(name).items():
     match = re.fullmatch(r"entropy_bottleneck\._(matrix|bias|factor)(\d+)", key)
     if match:
       params[f"{match[1]}_{match[2]}"] = value
-  params["quantiles"] = _checkpoint(name)["entropy_bottleneck.quantiles"]
+  params["quantiles"] = state_dict(name)["entropy_bottleneck.quantiles"]
   return params
 
 
@@ -115,7 +87,7 @@ def test_rejects_invalid_pmf(pmf):
 @pytest.mark.parametrize("name", FIXTURES)
 def test_gaussian_tables_equal_stored(name):
   stored = stored_tables(name, "gaussian_conditional")
-  scale_table = _checkpoint(name)["gaussian_conditional.scale_table"]
+  scale_table = state_dict(name)["gaussian_conditional.scale_table"]
   computed = tables.gaussian_tables(scale_table)
   np.testing.assert_array_equal(computed.offset, stored.offset)
   np.testing.assert_array_equal(computed.cdf_length, stored.cdf_length)
@@ -138,7 +110,7 @@ def test_factorized_tables_equal_stored(name):
 def test_stored_scale_table_is_torch_float32(name):
   """Why gaussian_tables takes the checkpoint's scale table: torch's float32
   exp(linspace) is a few ulps off numpy's float64 one, and those ulps move edges."""
-  stored = _checkpoint(name)["gaussian_conditional.scale_table"]
+  stored = state_dict(name)["gaussian_conditional.scale_table"]
   ours = gaussian.default_scale_table()
   ulps = np.abs(stored.view(np.int32).astype(np.int64) - ours.view(np.int32))
   assert 0 < ulps.max() <= 4

@@ -41,10 +41,11 @@ def kodak_candidates():
   return folders
 
 
-def _where_to_put(folder=None):
+def _where_to_put(folder=None, download=True):
+  """The fix to tell a user whose Kodak folder is missing or incomplete."""
   places = [folder] if folder else kodak_candidates()
   return (f"put the 24 Kodak PNGs ({KODAK_NAMES[0]} .. {KODAK_NAMES[-1]}, from {KODAK_PAGE}) "
-          f"in {' or '.join(places)}, or run with --download")
+          f"in {' or '.join(places)}" + (", or run with --download" if download else ""))
 
 
 def find_kodak(folder=None):
@@ -135,8 +136,7 @@ def download_kodak(folder=None, timeout=30.0, base_url=None, progress=True):
       data = _fetch(url, timeout)
     except (OSError, ValueError, http.client.HTTPException) as e:
       raise DatasetError(f"could not download {url} ({e}); without network access, "
-                         f"{_where_to_put(folder).replace(', or run with --download', '')}"
-                         ) from None
+                         f"{_where_to_put(folder, download=False)}") from None
     _check_kodak_image(data, url)
     image_io.atomic_write(os.path.join(folder, name), data)
   verify_kodak(folder)

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lic_jax.entropy.factorized import EntropyBottleneck
+from lic_jax.models.base import SlicedHyperpriorModel
 from lic_jax.nn.layers import (AttentionBlock, Conv2d, ConvStack, ConvTranspose2d,
                                ResidualBottleneck, Sequential)
 
@@ -123,7 +124,7 @@ def local_context(width):
   return Conv2d(2 * width, 5)
 
 
-class ELIC(nn.Module):
+class ELIC(SlicedHyperpriorModel):
   """ELIC. Tensors are NHWC; y has M channels at 1/16, z has N at 1/64 resolution."""
   config: ELICConfig
 
@@ -145,31 +146,6 @@ class ELIC(nn.Module):
         entropy_parameters(2 * M + (2 * w if i else 0), 2 * w) for i, w in enumerate(widths)]
     self.entropy_parameters_nonanchor = [
         entropy_parameters(2 * M + (4 * w if i else 2 * w), 2 * w) for i, w in enumerate(widths)]
-
-  def __call__(self, x, rng=None):
-    """Forward pass, see `lic_jax.models.slices.forward`."""
-    from lic_jax.models import slices
-    return slices.forward(self, x, rng)
-
-  # Transforms.
-  def analysis(self, x):
-    """(B, H, W, 3) -> y (B, H/16, W/16, M)."""
-    return self.g_a(x)
-
-  def hyper_analysis(self, y):
-    """y (B, h, w, M) -> z (B, h/4, w/4, N)."""
-    return self.h_a(y)
-
-  def hyper_synthesis(self, z_hat):
-    """z_hat (B, h/4, w/4, N) -> hyper params (B, h, w, 2M)."""
-    return self.h_s(z_hat)
-
-  def synthesis(self, y_hat):
-    """y_hat (B, h, w, M) -> x_hat (B, 16h, 16w, 3), not clipped."""
-    return self.g_s(y_hat)
-
-  def entropy_bottleneck_params(self):
-    return self.entropy_bottleneck()
 
   # The slice step. `previous` is the decoded y_hat of slices < i, concatenated on
   # channels ((B, h, w, 0) for slice 0); `hyper` is h_s's output.

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from lic_jax.entropy import checkerboard
 from lic_jax.entropy.factorized import EntropyBottleneck
+from lic_jax.models.base import SlicedHyperpriorModel
 from lic_jax.nn.attention import LinearGlobalInterContext, LinearGlobalIntraContext, LocalContext
 from lic_jax.nn.layers import (ConvStack, Conv2d, ResidualBlock, ResidualBlockUpsample,
                                ResidualBlockWithStride, gelu, subpel_conv)
@@ -104,7 +105,7 @@ def lrp_widths(in_dim, out_dim, old):
   return (224, 128, out_dim)
 
 
-class MLICPlusPlus(nn.Module):
+class MLICPlusPlus(SlicedHyperpriorModel):
   """MLIC++. Tensors are NHWC; y has M channels at 1/16, z has N at 1/64 resolution."""
   config: MLICPlusPlusConfig
 
@@ -132,31 +133,6 @@ class MLICPlusPlus(nn.Module):
       return ConvStack(widths, (3,) * len(widths), "lrp_transform")
     self.lrp_anchor = [lrp(i) for i in slices]
     self.lrp_nonanchor = [lrp(i) for i in slices]
-
-  def __call__(self, x, rng=None):
-    """Forward pass, see `lic_jax.models.slices.forward`."""
-    from lic_jax.models import slices
-    return slices.forward(self, x, rng)
-
-  # Transforms.
-  def analysis(self, x):
-    """(B, H, W, 3) -> y (B, H/16, W/16, M)."""
-    return self.g_a(x)
-
-  def hyper_analysis(self, y):
-    """y (B, h, w, M) -> z (B, h/4, w/4, N)."""
-    return self.h_a(y)
-
-  def hyper_synthesis(self, z_hat):
-    """z_hat (B, h/4, w/4, N) -> hyper params (B, h, w, 2M): scales then means."""
-    return self.h_s(z_hat)
-
-  def synthesis(self, y_hat):
-    """y_hat (B, h, w, M) -> x_hat (B, 16h, 16w, 3), not clipped."""
-    return self.g_s(y_hat)
-
-  def entropy_bottleneck_params(self):
-    return self.entropy_bottleneck()
 
   # The slice step. `previous` is the decoded y_hat of slices < i, concatenated on
   # channels ((B, h, w, 0) for slice 0); `hyper` is h_s's output.
