@@ -2,6 +2,7 @@
 
     import lic_jax
     codec = lic_jax.load_model("converted_dir")   # written by convert.py or train.py
+    codec = lic_jax.load_model("default")         # the bundled model (lic_jax/assets)
     out = codec.forward(x)                         # x: (B, H, W, 3) float32 in [0, 1]
     data = codec.compress(image)                   # image: (H, W, 3) uint8 -> bytes
     image = codec.decompress(data)
@@ -11,7 +12,8 @@ __version__ = "0.1.0"
 
 
 def load_model(path):
-  """The `Codec` stored in a model directory (from convert.py or train.py)."""
+  """The `Codec` stored in a model directory (from convert.py or train.py); "default"
+  is the small model bundled in lic_jax/assets/default."""
   from lic_jax.codec import Codec
   return Codec.from_dir(path)
 

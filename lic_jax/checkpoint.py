@@ -4,6 +4,11 @@ small JSON (`lic_jax.json`) with the arch, its config and the format version.
 Written by convert.py and train.py, read by `lic_jax.load_model`. Directories are
 written under a temporary name and renamed when complete, so an interrupted write
 never leaves something that looks like a model.
+
+The name "default" stands for the model bundled in lic_jax/assets/default (pass
+"./default" for a folder of that name). Weights may be stored as float16 to keep a
+directory small; they are loaded as float32, and `model_hash` is that of the float32
+weights as loaded.
 """
 import dataclasses
 import hashlib
@@ -18,6 +23,8 @@ import numpy as np
 FORMAT_VERSION = 1
 META_FILE = "lic_jax.json"
 ARRAYS_DIR = "arrays"
+BUNDLED = {"default": os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets",
+                                   "default")}
 
 
 class ModelDirError(ValueError):
@@ -66,8 +73,14 @@ def save(directory, arch, config, params, tables, extra=None, overwrite=False):
   return meta
 
 
+def resolve(directory):
+  """The folder a model name stands for: "default" is the bundled model."""
+  return BUNDLED.get(directory, directory)
+
+
 def read_meta(directory):
   """The metadata dict of a model directory, or ModelDirError saying what is wrong."""
+  directory = resolve(directory)
   path = os.path.join(directory, META_FILE)
   if not os.path.isdir(directory):
     raise ModelDirError(f"model directory {directory!r} does not exist; create one with "
@@ -84,13 +97,16 @@ def read_meta(directory):
 
 
 def load(directory):
-  """(meta, params, tables) of a model directory, arrays as numpy."""
+  """(meta, params, tables) of a model directory, arrays as numpy (float16 weights
+  come back as float32)."""
   import orbax.checkpoint as ocp
-  directory = os.path.abspath(directory)
+  directory = os.path.abspath(resolve(directory))
   meta = read_meta(directory)
   try:
     tree = ocp.PyTreeCheckpointer().restore(os.path.join(directory, ARRAYS_DIR))
   except Exception as e:  # orbax raises many types; all mean "not readable".
     raise ModelDirError(f"cannot read the arrays of {directory!r}: {e}") from e
   tree = jax.tree_util.tree_map(np.asarray, tree)
-  return meta, tree["params"], tree.get("tables", {})
+  params = jax.tree_util.tree_map(
+      lambda a: a.astype(np.float32) if a.dtype == np.float16 else a, tree["params"])
+  return meta, params, tree.get("tables", {})

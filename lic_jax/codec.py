@@ -159,9 +159,9 @@ class Codec:
     stream = bitstream.Stream.from_bytes(data)
     if stream.arch != self.arch or stream.model_hash != bytes.fromhex(self.model_hash):
       raise bitstream.BitstreamError(
-          f"this stream was written by model {stream.arch} {stream.model_hash.hex()}, but "
-          f"the loaded model is {self.arch} {self.model_hash}; decode it with the model "
-          "that wrote it")
+          f"this stream was written by model {stream.arch} (hash {stream.model_hash.hex()}), "
+          f"but the loaded model is {self.arch} (hash {self.model_hash}); decode it with "
+          "the model that wrote it")
     padded_h = stream.height + (-stream.height % PAD_MULTIPLE)
     padded_w = stream.width + (-stream.width % PAD_MULTIPLE)
     z_shape = (1, padded_h // 64, padded_w // 64, self.config.N)
