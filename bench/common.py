@@ -29,7 +29,9 @@ def random_codec(arch, seed=0):
   """
   config = FULL_CONFIGS[arch]
   model = models.build(arch, config)
-  params = jax.jit(model.init)(jax.random.PRNGKey(seed), np.zeros((1, 64, 64, 3), np.float32))
+  # Op by op: compiling the whole init graph of a full-size model takes minutes.
+  with jax.disable_jit():
+    params = model.init(jax.random.PRNGKey(seed), np.zeros((1, 64, 64, 3), np.float32))
   params = jax.device_get(params["params"])
   z_tables = tables.factorized_tables(params["entropy_bottleneck"])
   scale_table = gaussian.default_scale_table()

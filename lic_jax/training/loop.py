@@ -16,7 +16,6 @@ A workdir holds:
 """
 import dataclasses
 import json
-import logging
 import math
 import os
 import signal
@@ -33,7 +32,6 @@ from lic_jax.entropy import factorized, gaussian, tables
 from lic_jax.training import input_pipeline, losses, sharding, writers
 from lic_jax.training import state as state_lib
 
-log = logging.getLogger("lic_jax.training")
 
 # --size: channel widths per arch. "small" halves the transforms (N 192 -> 96,
 # M 320 -> 160); MLIC++ keeps slices of 32 channels (its global inter-slice attention
@@ -254,25 +252,35 @@ def checkpoint_manager(workdir, keep):
 
 
 def save_checkpoint(manager, state, data_state, meta):
+  """Saves (async) a host copy of the replicated state, the data position of this
+  process and `meta`; returns the step.
+
+  The state goes through orbax as numpy: it is replicated, so process 0's copy is the
+  whole of it (and orbax 0.11's jax.Array path needs a newer jax than 0.5).
+  """
   import grain.python as grain
   import orbax.checkpoint as ocp
-  step = int(host_copy(state.step))
+  host_state = host_copy(state)
+  step = int(host_state.step)
   manager.save(step, args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state),
+      state=ocp.args.StandardSave(host_state),
       data=grain.PyGrainCheckpointSave(input_pipeline.DataPosition(data_state)),
       meta=ocp.args.JsonSave(meta)))
   return step
 
 
-def restore_checkpoint(manager, step, abstract_state):
+def restore_checkpoint(manager, step, state, mesh):
+  """(state replicated on `mesh`, data position, meta) of checkpoint `step`; `state`
+  gives the tree structure, shapes and dtypes."""
   import grain.python as grain
   import orbax.checkpoint as ocp
+  target = jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), state)
   position = input_pipeline.DataPosition()
   restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state),
+      state=ocp.args.StandardRestore(target),
       data=grain.PyGrainCheckpointRestore(position),
       meta=ocp.args.JsonRestore()))
-  return restored["state"], position.state, restored["meta"]
+  return sharding.replicate(restored["state"], mesh), position.state, restored["meta"]
 
 
 def write_model_dir(directory, arch, model_config, params, extra):
@@ -310,20 +318,100 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
+class Trainer:
+  """A run's model, optimizers, train state and compiled steps on a mesh.
+
+  params: host params to start from (default: --init-from, else a fresh init).
+  """
+
+  def __init__(self, config, mesh, params=None, say=print):
+    if config.metric not in losses.METRICS:
+      raise TrainingError(f"--metric must be one of {losses.METRICS}")
+    if config.patch_size % 64:
+      raise TrainingError(f"--patch-size must be a multiple of 64 (the latent z is at "
+                          f"1/64), not {config.patch_size}")
+    self.config, self.mesh, self.say = config, mesh, say
+    self.arch, self.model_config, loaded = resolve_model(config)
+    self.model = models.build(self.arch, self.model_config)
+    self.opt_config = state_lib.OptimizerConfig(
+        lr=config.lr, milestones=config.milestones(), clip_norm=config.clip_norm,
+        aux_lr=config.aux_lr)
+    self.replicated = sharding.replicated(mesh)
+    self.batch_sharding = sharding.batch_sharded(mesh)
+    if params is None:
+      params = init_params(self.model, mesh, config.seed, loaded)
+    else:
+      params = sharding.replicate(params, mesh)
+    self.main_tx, self.aux_tx = state_lib.optimizers(self.opt_config, params)
+    create = jax.jit(lambda p, key: state_lib.create(p, self.main_tx, self.aux_tx, key),
+                     out_shardings=self.replicated)
+    self.state = create(params, jax.random.PRNGKey(config.seed + 1))
+    self.train_fn = self.eval_fn = None
+    self.compile_seconds = {}
+
+  def batch_spec(self):
+    """The global uint8 batch the steps take (shape, dtype, sharding)."""
+    c = self.config
+    return jax.ShapeDtypeStruct((c.batch_size, c.patch_size, c.patch_size, 3), jnp.uint8,
+                                sharding=self.batch_sharding)
+
+  def compile_train(self):
+    """Compiles the train step; `self.train_fn(state, batch) -> (state, metrics)`
+    then donates the state it is given."""
+    step = make_train_step(self.model, self.main_tx, self.aux_tx,
+                           state_lib.learning_rate(self.opt_config), self.config.lmbda,
+                           self.config.metric)
+    self.train_fn, self.compile_seconds["train_step"] = compile_step(
+        step, (self.state, self.batch_spec()), (self.replicated, self.batch_sharding),
+        (self.replicated, self.replicated), 0, "train step", self.say)
+
+  def compile_eval(self):
+    step = make_eval_step(self.model, self.config.lmbda, self.config.metric)
+    self.eval_fn, self.compile_seconds["eval_step"] = compile_step(
+        step, (self.state.params, self.batch_spec()), (self.replicated, self.batch_sharding),
+        self.replicated, (), "eval step", self.say)
+
+  def step(self, local_images):
+    """One training step on this process's rows; returns the metrics (on device)."""
+    self.state, metrics = self.train_fn(self.state, sharding.global_batch(local_images,
+                                                                          self.mesh))
+    return metrics
+
+
+class _Throughput:
+  """Mean train metrics and images/s over the steps since the last log line.
+
+  Time spent validating and checkpointing is left out (`pause`).
+  """
+
+  def __init__(self, batch_size):
+    self.batch_size = batch_size
+    self.values = []
+    self.start = time.perf_counter()
+    self.paused = 0.0
+
+  def add(self, values):
+    self.values.append(values)
+
+  def pause(self, seconds):
+    self.paused += seconds
+
+  def flush(self):
+    elapsed = time.perf_counter() - self.start - self.paused
+    means = {k: statistics.fmean(v[k] for v in self.values) for k in self.values[0]}
+    means["images_per_s"] = len(self.values) * self.batch_size / max(elapsed, 1e-9)
+    self.values, self.start, self.paused = [], time.perf_counter(), 0.0
+    return means
+
+
 def train_and_evaluate(config, workdir, devices=None):
   """Trains per `config` in `workdir` and returns a summary dict (steps, dirs, the
   last train and validation metrics, compile seconds, skipped files).
 
   devices: the mesh's devices (default: all of them).
   """
-  if config.metric not in losses.METRICS:
-    raise TrainingError(f"--metric must be one of {losses.METRICS}")
-  if config.patch_size % 64:
-    raise TrainingError(f"--patch-size must be a multiple of 64 (the latent z is at 1/64), "
-                        f"not {config.patch_size}")
   workdir = os.path.abspath(workdir)
   is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh(devices)
   try:
     local_batch = sharding.local_batch_size(config.batch_size, mesh)
@@ -340,65 +428,42 @@ def train_and_evaluate(config, workdir, devices=None):
   say(pipeline.summary())
   validation = None
   if config.val:
-    val_images, val_paths, val_skips = input_pipeline.load_validation(config.val,
-                                                                      config.patch_size)
-    validation = Validation(val_images, val_paths, config.batch_size, mesh)
-    say(f"{len(val_paths)} validation images under {config.val} (centre "
-        f"{config.patch_size} px crops)" + (f", {val_skips.count} unreadable (skipped)"
-                                           if val_skips.count else ""))
+    images, paths, skips = input_pipeline.load_validation(config.val, config.patch_size)
+    validation = Validation(images, paths, config.batch_size, mesh)
+    say(f"{len(paths)} validation images under {config.val} (centre {config.patch_size} px "
+        "crops)" + (f", {skips.count} unreadable (skipped)" if skips.count else ""))
 
-  arch, model_config, loaded = resolve_model(config)
-  model = models.build(arch, model_config)
-  opt_config = state_lib.OptimizerConfig(lr=config.lr, milestones=config.milestones(),
-                                         clip_norm=config.clip_norm, aux_lr=config.aux_lr)
-  replicated = sharding.replicated(mesh)
-  params = init_params(model, mesh, config.seed, loaded)
-  main_tx, aux_tx = state_lib.optimizers(opt_config, params)
-  create = jax.jit(lambda p, key: state_lib.create(p, main_tx, aux_tx, key),
-                   out_shardings=replicated)
-  state = create(params, jax.random.PRNGKey(config.seed + 1))
-  del params
-  say(f"{arch} {model_config}: {state_lib.num_params(state.params):,} params; "
-      f"{mesh.devices.size} device(s) ({jax.devices()[0].platform}), "
-      f"{jax.process_count()} process(es); global batch {config.batch_size}")
-
+  os.makedirs(workdir, exist_ok=True)
   manager = checkpoint_manager(workdir, config.keep_checkpoints)
-  data_state, best_val, start_step = None, math.inf, 0
-  metric_writer = writers.MetricWriter(workdir, enabled=is_main)
   latest = manager.latest_step()
   if latest is not None and not config.resume:
     raise TrainingError(f"{workdir} already has checkpoints (latest: step {latest}); pass "
                         "--resume to continue them or choose an empty --workdir")
+  trainer = Trainer(config, mesh, say=say)
+  arch, model_config = trainer.arch, trainer.model_config
+  say(f"{arch} {model_config}: {state_lib.num_params(trainer.state.params):,} params; "
+      f"{mesh.devices.size} device(s) ({jax.devices()[0].platform}), "
+      f"{jax.process_count()} process(es); global batch {config.batch_size}")
+
+  data_state, best_val = None, math.inf
+  metric_writer = writers.MetricWriter(workdir, enabled=is_main)
   if latest is not None:
-    abstract = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
-    state, data_state, meta = restore_checkpoint(manager, latest, abstract)
+    trainer.state, data_state, meta = restore_checkpoint(manager, latest, trainer.state,
+                                                         mesh)
     best_val = meta.get("best_val_loss") or math.inf
-    start_step = int(host_copy(state.step))
     _warn_changed(meta.get("config", {}), config, say)
-    metric_writer.truncate_after(start_step)
-    say(f"resumed {workdir} at step {start_step}")
+    metric_writer.truncate_after(latest)
+    say(f"resumed {workdir} at step {latest}")
   elif config.resume:
     say(f"--resume: no checkpoint in {workdir} yet, starting at step 0")
+  start_step = int(host_copy(trainer.state.step))
   if is_main:
     with open(os.path.join(workdir, "train_config.json"), "w") as f:
       json.dump(_config_record(config, arch, model_config), f, indent=2)
-
-  batch_shape = jax.ShapeDtypeStruct((config.batch_size, config.patch_size,
-                                      config.patch_size, 3), jnp.uint8,
-                                     sharding=sharding.batch_sharded(mesh))
-  compile_seconds = {}
-  train_fn = eval_fn = None
   if start_step < config.steps:
-    train_step = make_train_step(model, main_tx, aux_tx, state_lib.learning_rate(opt_config),
-                                 config.lmbda, config.metric)
-    train_fn, compile_seconds["train_step"] = compile_step(
-        train_step, (state, batch_shape), (replicated, sharding.batch_sharded(mesh)),
-        (replicated, replicated), 0, "train step", say)
+    trainer.compile_train()
   if validation is not None:
-    eval_fn, compile_seconds["eval_step"] = compile_step(
-        make_eval_step(model, config.lmbda, config.metric), (state.params, batch_shape),
-        (replicated, sharding.batch_sharded(mesh)), replicated, (), "eval step", say)
+    trainer.compile_eval()
 
   def meta(step):
     return {"step": step, "best_val_loss": None if math.isinf(best_val) else best_val,
@@ -412,15 +477,15 @@ def train_and_evaluate(config, workdir, devices=None):
 
   def validate(step):
     nonlocal best_val
-    metrics = validation.run(eval_fn, state.params)
+    metrics = validation.run(trainer.eval_fn, trainer.state.params)
     metric_writer.write(step, "val", metrics)
     line = (f"val @ {step}: loss {metrics['loss']:.4f}  bpp {metrics['bpp']:.4f}  "
             f"PSNR {metrics['psnr']:.2f} dB")
     if metrics["loss"] < best_val:
       best_val = metrics["loss"]
       if is_main:
-        write_model_dir(os.path.join(workdir, BEST_DIR), arch, model_config, state.params,
-                        model_extra(step, metrics))
+        write_model_dir(os.path.join(workdir, BEST_DIR), arch, model_config,
+                        trainer.state.params, model_extra(step, metrics))
       line += "  (best so far, saved)"
     say(line)
     return metrics
@@ -428,46 +493,43 @@ def train_and_evaluate(config, workdir, devices=None):
   iterator = pipeline.iterator(data_state)
   console.open_bar(config.steps, start_step)
   step, last_train, last_val, pending = start_step, {}, None, None
-  window, window_start, step_times = [], time.perf_counter(), []
-  saved_step = start_step if latest is not None else None
+  saved_step = latest
+  throughput = _Throughput(config.batch_size)
   stopped = False
 
   def finish_pending():
-    """Fetches the previous step's metrics (its successor is already queued)."""
-    nonlocal pending, window_start, last_train
+    """Logs the previous step's metrics; called after the next step is dispatched,
+    so fetching them does not leave the devices idle."""
+    nonlocal pending, last_train
     done_step, device_metrics = pending
     pending = None
     values = {k: float(v) for k, v in host_copy(device_metrics).items()}
-    window.append(values)
-    step_times.append(time.perf_counter())
+    throughput.add(values)
     if done_step % config.log_every == 0 or done_step == config.steps:
-      elapsed = time.perf_counter() - window_start
-      means = {k: statistics.fmean(w[k] for w in window) for k in values}
-      means["images_per_s"] = len(window) * config.batch_size / max(elapsed, 1e-9)
-      metric_writer.write(done_step, "train", means)
-      last_train = means
-      window.clear()
-      window_start = time.perf_counter()
+      last_train = throughput.flush()
+      metric_writer.write(done_step, "train", last_train)
     console.update(1, loss=values["loss"], bpp=values["bpp"], psnr=values["psnr"],
-               aux=values["aux_loss"],
-               **({"img/s": last_train["images_per_s"]} if last_train else {}))
+                   aux=values["aux_loss"],
+                   **({"img/s": last_train["images_per_s"]} if last_train else {}))
 
   with _StopFlag() as stop:
     while step < config.steps:
-      images = next(iterator)
-      state, metrics = train_fn(state, sharding.global_batch(images, mesh))
+      metrics = trainer.step(next(iterator))
       step += 1
       if pending is not None:
         finish_pending()
       pending = (step, metrics)
       at_val = validation is not None and config.val_every and step % config.val_every == 0
       at_ckpt = config.checkpoint_every and step % config.checkpoint_every == 0
-      if at_val or at_ckpt or stop.requested or step == config.steps:
-        finish_pending()
-      if at_val and step < config.steps:
+      if not (at_val or at_ckpt or stop.requested or step == config.steps):
+        continue
+      finish_pending()
+      paused = time.perf_counter()
+      if at_val and step < config.steps:  # The last step's validation comes below.
         last_val = validate(step)
       if at_ckpt or stop.requested:
-        saved_step = save_checkpoint(manager, state, iterator.get_state(), meta(step))
+        saved_step = save_checkpoint(manager, trainer.state, iterator.get_state(), meta(step))
+      throughput.pause(time.perf_counter() - paused)
       if stop.requested and step < config.steps:
         say(f"stopped at step {step}; checkpoint saved, continue with --resume")
         stopped = True
@@ -475,13 +537,13 @@ def train_and_evaluate(config, workdir, devices=None):
 
   console.close_bar()
   if not stopped:
-    if validation is not None:  # The loop leaves the last step's validation to here.
+    if validation is not None:
       last_val = validate(step)
     if saved_step != step:
-      save_checkpoint(manager, state, iterator.get_state(), meta(step))
+      save_checkpoint(manager, trainer.state, iterator.get_state(), meta(step))
     if is_main:
-      write_model_dir(os.path.join(workdir, FINAL_DIR), arch, model_config, state.params,
-                      model_extra(step, last_val))
+      write_model_dir(os.path.join(workdir, FINAL_DIR), arch, model_config,
+                      trainer.state.params, model_extra(step, last_val))
       say(f"final model: {os.path.join(workdir, FINAL_DIR)}")
   manager.wait_until_finished()
   manager.close()
@@ -491,14 +553,12 @@ def train_and_evaluate(config, workdir, devices=None):
     say(f"skipped {len(skipped)} unreadable training file(s): "
         + ", ".join(os.path.relpath(p, config.data) for p in list(skipped)[:5])
         + (" ..." if len(skipped) > 5 else ""))
-  intervals = np.diff(step_times[1:]) if len(step_times) > 2 else np.array([])
   return {"step": step, "stopped": stopped, "workdir": workdir, "arch": arch,
-          "model_config": model_config, "final_dir": None if stopped else
-          os.path.join(workdir, FINAL_DIR),
+          "model_config": model_config,
+          "final_dir": None if stopped else os.path.join(workdir, FINAL_DIR),
           "best_dir": os.path.join(workdir, BEST_DIR) if validation is not None else None,
           "best_val_loss": None if math.isinf(best_val) else best_val,
-          "train": last_train, "val": last_val, "compile_seconds": compile_seconds,
-          "median_step_seconds": float(np.median(intervals)) if intervals.size else None,
+          "train": last_train, "val": last_val, "compile_seconds": trainer.compile_seconds,
           "skipped_files": skipped}
 
 
