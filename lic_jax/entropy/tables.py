@@ -187,5 +187,7 @@ def _softplus(x):
 
 
 def _sigmoid(x):
-  """1 / (1 + e^-x) with float32 steps, torch's formula."""
-  return np.float32(1) / (np.float32(1) + _rounded(np.exp, -x))
+  """1 / (1 + e^-x) with float32 steps, torch's formula. e^-x overflows to inf for
+  very negative x, which gives the right limit, 0."""
+  with np.errstate(over="ignore"):
+    return np.float32(1) / (np.float32(1) + _rounded(np.exp, -x))
