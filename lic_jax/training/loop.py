@@ -23,6 +23,7 @@ import statistics
 import time
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -115,14 +116,20 @@ def resolve_model(config):
   return arch, model_config, None
 
 
+def param_shapes(model):
+  """The param tree of `model` as ShapeDtypeStructs (nothing computed)."""
+  return jax.eval_shape(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
+                        jax.random.PRNGKey(0))
+
+
 def init_params(model, mesh, seed, loaded=None):
   """Replicated params: fresh from `model.init`, or `loaded` (host arrays) after
   checking they have exactly the model's tree, shapes and dtypes."""
-  init = jax.jit(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
-                 out_shardings=sharding.replicated(mesh))
   if loaded is None:
+    init = jax.jit(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
+                   out_shardings=sharding.replicated(mesh))
     return init(jax.random.PRNGKey(seed))
-  expected = jax.eval_shape(init, jax.random.PRNGKey(0))
+  expected = param_shapes(model)
   want = {jax.tree_util.keystr(p): (x.shape, x.dtype)
           for p, x in jax.tree_util.tree_flatten_with_path(expected)[0]}
   have = {jax.tree_util.keystr(p): (np.shape(x), np.asarray(x).dtype)
@@ -167,13 +174,16 @@ def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
     (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = main_tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    # As the original: the aux loss is taken after the main step, at the new density.
-    aux, aux_grads = jax.value_and_grad(
-        lambda p: factorized.aux_loss(p["entropy_bottleneck"]))(params)
-    aux_updates, aux_opt_state = aux_tx.update(aux_grads, state.aux_opt_state, params)
-    params = optax.apply_updates(params, aux_updates)
-    metrics = dict(terms, aux_loss=aux, grad_norm=optax.global_norm(grads),
-                   lr=schedule(state.step))
+    # As the original: the aux loss is taken after the main step, at the new density
+    # (aux_loss stops gradients into the density, so only the quantiles get one).
+    density = params["entropy_bottleneck"]
+    aux, aux_grad = jax.value_and_grad(
+        lambda q: factorized.aux_loss(dict(density, quantiles=q)))(density["quantiles"])
+    quantiles = state_lib.quantiles(params)
+    aux_update, aux_opt_state = aux_tx.update(aux_grad, state.aux_opt_state, quantiles)
+    params = state_lib.with_quantiles(params, optax.apply_updates(quantiles, aux_update))
+    grad_norm = jnp.linalg.norm(jax.flatten_util.ravel_pytree(grads)[0])
+    metrics = dict(terms, aux_loss=aux, grad_norm=grad_norm, lr=schedule(state.step))
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               aux_opt_state=aux_opt_state, rng=rng)
     return new_state, metrics
@@ -318,13 +328,20 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
+# Compiled steps of this process by everything their program depends on, so that a
+# second run with the same settings (a resume in a notebook, the tests) reuses them.
+_COMPILED = {}
+
+
 class Trainer:
   """A run's model, optimizers, train state and compiled steps on a mesh.
 
   params: host params to start from (default: --init-from, else a fresh init).
+  abstract: only the state's shapes (`state` holds ShapeDtypeStructs), for a state
+  that a checkpoint restore will fill; saves compiling the init.
   """
 
-  def __init__(self, config, mesh, params=None, say=print):
+  def __init__(self, config, mesh, params=None, say=print, abstract=False):
     if config.metric not in losses.METRICS:
       raise TrainingError(f"--metric must be one of {losses.METRICS}")
     if config.patch_size % 64:
@@ -338,14 +355,17 @@ class Trainer:
         aux_lr=config.aux_lr)
     self.replicated = sharding.replicated(mesh)
     self.batch_sharding = sharding.batch_sharded(mesh)
-    if params is None:
+    if abstract:
+      params = param_shapes(self.model)
+    elif params is None:
       params = init_params(self.model, mesh, config.seed, loaded)
     else:
       params = sharding.replicate(params, mesh)
     self.main_tx, self.aux_tx = state_lib.optimizers(self.opt_config, params)
     create = jax.jit(lambda p, key: state_lib.create(p, self.main_tx, self.aux_tx, key),
                      out_shardings=self.replicated)
-    self.state = create(params, jax.random.PRNGKey(config.seed + 1))
+    key = jax.random.PRNGKey(config.seed + 1)
+    self.state = jax.eval_shape(create, params, key) if abstract else create(params, key)
     self.train_fn = self.eval_fn = None
     self.compile_seconds = {}
 
@@ -355,21 +375,34 @@ class Trainer:
     return jax.ShapeDtypeStruct((c.batch_size, c.patch_size, c.patch_size, 3), jnp.uint8,
                                 sharding=self.batch_sharding)
 
+  def _compile(self, name, make, args, out_shardings, donate):
+    c = self.config
+    key = (name, self.arch, json.dumps(self.model_config, sort_keys=True, default=list),
+           self.opt_config, c.lmbda, c.metric, c.batch_size, c.patch_size,
+           tuple(d.id for d in self.mesh.devices.flat), jax.process_count())
+    if key in _COMPILED:
+      self.say(f"reusing the compiled {name}")
+      self.compile_seconds[name] = 0.0
+      return _COMPILED[key]
+    compiled, self.compile_seconds[name] = compile_step(
+        make(), args, (self.replicated, self.batch_sharding), out_shardings, donate,
+        name.replace("_", " "), self.say)
+    _COMPILED[key] = compiled
+    return compiled
+
   def compile_train(self):
     """Compiles the train step; `self.train_fn(state, batch) -> (state, metrics)`
     then donates the state it is given."""
-    step = make_train_step(self.model, self.main_tx, self.aux_tx,
-                           state_lib.learning_rate(self.opt_config), self.config.lmbda,
-                           self.config.metric)
-    self.train_fn, self.compile_seconds["train_step"] = compile_step(
-        step, (self.state, self.batch_spec()), (self.replicated, self.batch_sharding),
-        (self.replicated, self.replicated), 0, "train step", self.say)
+    self.train_fn = self._compile(
+        "train_step", lambda: make_train_step(
+            self.model, self.main_tx, self.aux_tx, state_lib.learning_rate(self.opt_config),
+            self.config.lmbda, self.config.metric),
+        (self.state, self.batch_spec()), (self.replicated, self.replicated), 0)
 
   def compile_eval(self):
-    step = make_eval_step(self.model, self.config.lmbda, self.config.metric)
-    self.eval_fn, self.compile_seconds["eval_step"] = compile_step(
-        step, (self.state.params, self.batch_spec()), (self.replicated, self.batch_sharding),
-        self.replicated, (), "eval step", self.say)
+    self.eval_fn = self._compile(
+        "eval_step", lambda: make_eval_step(self.model, self.config.lmbda, self.config.metric),
+        (self.state.params, self.batch_spec()), self.replicated, ())
 
   def step(self, local_images):
     """One training step on this process's rows; returns the metrics (on device)."""
@@ -439,7 +472,7 @@ def train_and_evaluate(config, workdir, devices=None):
   if latest is not None and not config.resume:
     raise TrainingError(f"{workdir} already has checkpoints (latest: step {latest}); pass "
                         "--resume to continue them or choose an empty --workdir")
-  trainer = Trainer(config, mesh, say=say)
+  trainer = Trainer(config, mesh, say=say, abstract=latest is not None)
   arch, model_config = trainer.arch, trainer.model_config
   say(f"{arch} {model_config}: {state_lib.num_params(trainer.state.params):,} params; "
       f"{mesh.devices.size} device(s) ({jax.devices()[0].platform}), "

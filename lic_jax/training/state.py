@@ -11,11 +11,13 @@ The original trains with two Adam optimizers over disjoint parameter sets:
 The RD loss does reach `quantiles` (z_hat = round(z - median) + median), but with a
 straight-through round its gradient there is -g + g = 0, so the original's clipping
 norm over all parameters equals the norm over the main ones, and the quantiles move by
-the aux loss alone. Here each optimizer is an `optax.multi_transform` over the same
-labels that zeroes the other set, which keeps the original's order in a step: main
-update, then the aux loss at the updated density, then the aux update.
+the aux loss alone. Here the main optimizer is an `optax.multi_transform` over the
+whole tree that zeroes the quantiles' updates, and the aux optimizer an Adam over the
+quantiles array alone; a step keeps the original's order: main update, then the aux
+loss at the updated density, then the aux update.
 """
 import dataclasses
+import math
 from typing import Any
 
 import flax.struct
@@ -32,7 +34,8 @@ class TrainState:
   """Everything a step reads and writes; a checkpoint is this plus the data position.
 
   step: int32 scalar, steps done; rng: the PRNG key (uint32 (2,)) the next step splits;
-  opt_state / aux_opt_state: the states of the main and aux optimizers.
+  opt_state / aux_opt_state: the states of the main and aux optimizers (the main
+  Adam moments are flat vectors over the main params, see `optimizers`).
   """
   step: jax.Array
   params: Any
@@ -67,25 +70,38 @@ def learning_rate(config):
 
 
 def optimizers(config, params):
-  """(main, aux) optax transforms over the whole param tree, each zeroing the
-  updates of the other's parameters."""
+  """(main, aux) optax transforms: main over the whole param tree (the quantiles'
+  updates zeroed), aux over the quantiles array (`quantiles(params)`)."""
   main = optax.adam(learning_rate(config))
   if config.clip_norm > 0:
     # Inside the MAIN branch: the norm is over main gradients only (see module doc).
     main = optax.chain(optax.clip_by_global_norm(config.clip_norm), main)
-  labels = param_labels(params)
-  main_tx = optax.multi_transform({MAIN: main, AUX: optax.set_to_zero()}, labels)
-  aux_tx = optax.multi_transform({MAIN: optax.set_to_zero(), AUX: optax.adam(config.aux_lr)},
-                                 labels)
-  return main_tx, aux_tx
+  # Adam on one flat vector instead of ~250 (MLIC++) leaves: the same elementwise
+  # math, but a few large fused ops instead of thousands of tiny ones, which cut the
+  # step's XLA compile time on CPU by more than half and launches fewer kernels.
+  main = optax.flatten(main)
+  main_tx = optax.multi_transform({MAIN: main, AUX: optax.set_to_zero()}, param_labels(params))
+  return main_tx, optax.adam(config.aux_lr)
+
+
+def quantiles(params):
+  """The entropy bottleneck's quantiles (N, 1, 3), the aux optimizer's parameter."""
+  return params["entropy_bottleneck"]["quantiles"]
+
+
+def with_quantiles(params, value):
+  """`params` with the quantiles replaced (a shallow copy)."""
+  bottleneck = dict(params["entropy_bottleneck"], quantiles=value)
+  return {**params, "entropy_bottleneck": bottleneck}
 
 
 def create(params, main_tx, aux_tx, rng):
   """A fresh state at step 0 for `params` (a param tree without the 'params' key)."""
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=main_tx.init(params), aux_opt_state=aux_tx.init(params),
+                    opt_state=main_tx.init(params), aux_opt_state=aux_tx.init(quantiles(params)),
                     rng=jnp.asarray(rng, jnp.uint32))
 
 
 def num_params(params):
-  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+  """Number of scalars in a param tree (arrays or ShapeDtypeStructs)."""
+  return int(sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
