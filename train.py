@@ -1,4 +1,4 @@
-"""Rate-distortion training of MLIC++ or ELIC on every device: `python train.py --help`.
+"""Rate-distortion training of MLIC++ or ELIC, data-parallel over every device, resumable.
 
     python train.py --arch mlicpp --data DIR --val DIR --lambda 0.0130 \\
         --batch-size 32 --patch-size 256 --steps 2000000 --workdir runs/q4
@@ -32,10 +32,22 @@ def _model_config(text):
   return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+  """Keeps the epilog's layout; appends real defaults (not None/False) to the help."""
+
+  def _get_help_string(self, action):
+    text = action.help
+    default = action.default
+    if (not (default is None or isinstance(default, bool) or default == ())
+        and "%(default)" not in text and default is not argparse.SUPPRESS):
+      text += " (default: %(default)s)"
+    return text
+
+
 def parser():
-  p = argparse.ArgumentParser(
-      prog="train.py", description=__doc__.split("\n\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  summary, _, details = __doc__.partition("\n\n")
+  p = argparse.ArgumentParser(prog="train.py", description=summary, epilog=details,
+                              formatter_class=_Formatter)
   model = p.add_argument_group("model")
   model.add_argument("--arch", choices=("mlicpp", "mlicpp-old", "elic"), default=None,
                      help="architecture; mlicpp-old has the synthesis and LRP classes of the "

@@ -13,6 +13,7 @@ global array without any host ever holding all of it.
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -86,10 +87,18 @@ def replicate(tree, mesh):
   """Puts a host pytree (the same on every process) on every device of the mesh.
 
   Built per device from the host copy, which works for meshes spanning hosts too.
+  The result owns its device memory: on CPU, `device_put` can alias an aligned numpy
+  buffer, and a train step that donates such an array frees memory numpy still owns
+  (seen as a segfault on the first step after restoring a checkpoint).
   """
   sharding = replicated(mesh)
 
   def put(leaf):
     leaf = np.asarray(leaf)
     return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
-  return jax.tree_util.tree_map(put, tree)
+  return _owned_copy(jax.tree_util.tree_map(put, tree))
+
+
+@jax.jit
+def _owned_copy(tree):
+  return jax.tree_util.tree_map(jnp.copy, tree)

@@ -9,7 +9,8 @@ The original trains with two Adam optimizers over disjoint parameter sets:
         density), LR 1e-3, no schedule, no clipping.
 
 The RD loss does reach `quantiles` (z_hat = round(z - median) + median), but with a
-straight-through round its gradient there is -g + g = 0, so the original's clipping
+straight-through round its gradient there is -g + g = 0 (exactly 0.0 here too, checked
+on a small MLIC++), so the original's clipping
 norm over all parameters equals the norm over the main ones, and the quantiles move by
 the aux loss alone. Here the main optimizer is an `optax.multi_transform` over the
 whole tree that zeroes the quantiles' updates, and the aux optimizer an Adam over the

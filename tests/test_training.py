@@ -1,0 +1,345 @@
+"""Training: the RD loss, the optimizer split, the input pipeline, train.py end to end,
+and data parallelism (one step on 2 devices equals the step on 1).
+
+What costs time here is XLA compiling the train step of the tiny MLIC++ (N=32, M=64,
+2 slices; ~40-60 s on 2 cores). The training runs share this process, where
+`loop._COMPILED` lets the resume and the 1-device step reuse the first run's
+executables; the 2-device step compiles once more in a subprocess (XLA_FLAGS must be
+set before JAX starts). JAX's persistent compilation cache is not used: on CPU with
+JAX 0.5.3, executables loaded from it hang (2 devices) or abort (1 device) on their
+second run.
+
+Images are small synthetic PNGs made here: smooth colour blocks plus noise.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+TINY = {"N": 32, "M": 64, "slice_num": 2}
+STEPS, CHECKPOINT_EVERY = 40, 20
+
+
+def train_module():
+  spec = importlib.util.spec_from_file_location("train_cli", os.path.join(REPO, "train.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def synthetic_image(height, width, seed):
+  rng = np.random.default_rng(seed)
+  coarse = rng.uniform(0, 255, (height // 16 + 1, width // 16 + 1, 3))
+  image = np.kron(coarse, np.ones((16, 16, 1)))[:height, :width]
+  return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+
+def make_folder(folder, count, height=96, width=128, seed=0):
+  os.makedirs(folder, exist_ok=True)
+  for i in range(count):
+    Image.fromarray(synthetic_image(height, width, seed + i)).save(
+        os.path.join(folder, f"img{i:02d}.png"))
+  return str(folder)
+
+
+def tiny_args(data, workdir, *extra):
+  return ["--data", str(data), "--workdir", str(workdir), "--model-config", json.dumps(TINY),
+          "--patch-size", "64", "--batch-size", "2", *extra]
+
+
+def run_cli(args, env_extra=None):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", **(env_extra or {}))
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  return subprocess.run([sys.executable, os.path.join(REPO, "train.py"), *args], env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+# ---- losses and optimizers ------------------------------------------------------
+
+def test_rd_loss_is_the_originals_formula():
+  import jax.numpy as jnp
+  from lic_jax.training import losses
+  x = jnp.full((2, 64, 64, 3), 0.5)
+  out = {"x_hat": x + 0.1, "y_likelihoods": jnp.full((2, 4, 4, 8), 0.5),
+         "z_likelihoods": jnp.full((2, 1, 1, 4), 0.25)}
+  terms = losses.rate_distortion(out, x, lmbda=0.0130)
+  bpp = (4 * 4 * 8 * 1 + 4 * 2) / (64 * 64)  # bits per image / pixels per image
+  np.testing.assert_allclose(terms["bpp"], bpp, rtol=1e-4)
+  np.testing.assert_allclose(terms["mse"], 0.01, rtol=1e-4)
+  np.testing.assert_allclose(terms["loss"], 0.0130 * 255 ** 2 * 0.01 + bpp, rtol=1e-4)
+  np.testing.assert_allclose(terms["psnr"], 20.0, rtol=1e-4)
+
+
+def test_ms_ssim_loss():
+  import jax.numpy as jnp
+  from lic_jax.evaluation import metrics
+  from lic_jax.training import losses
+  x = jnp.asarray(np.stack([synthetic_image(192, 192, s) for s in range(2)]) / 255.0,
+                  jnp.float32)
+  x_hat = jnp.clip(x + 0.02, 0, 1)
+  out = {"x_hat": x_hat, "y_likelihoods": jnp.full((2, 12, 12, 8), 0.5),
+         "z_likelihoods": jnp.full((2, 3, 3, 4), 0.5)}
+  terms = losses.rate_distortion(out, x, lmbda=2.4, metric="ms-ssim")
+  expected = float(jnp.mean(metrics.ms_ssim(x_hat, x)))
+  np.testing.assert_allclose(terms["ms_ssim"], expected, rtol=1e-4)
+  np.testing.assert_allclose(terms["loss"], 2.4 * (1 - terms["ms_ssim"]) + terms["bpp"],
+                             rtol=1e-6)
+
+
+def test_optimizers_split_quantiles_and_decay_at_milestones():
+  import jax
+  import jax.numpy as jnp
+  from lic_jax import models
+  from lic_jax.training import loop, state
+  shapes = loop.param_shapes(models.build("mlicpp", TINY))
+  labels = jax.tree_util.tree_leaves_with_path(state.param_labels(shapes))
+  aux = [jax.tree_util.keystr(p) for p, label in labels if label == state.AUX]
+  assert aux == ["['entropy_bottleneck']['quantiles']"]
+  assert len(labels) > 100
+  schedule = state.learning_rate(state.OptimizerConfig(lr=1e-4, milestones=(3, 5)))
+  np.testing.assert_allclose([schedule(s) for s in range(7)],
+                             [1e-4] * 3 + [1e-5] * 2 + [1e-6] * 2, rtol=1e-5)
+  # The main optimizer leaves the quantiles alone; the aux one is Adam on them.
+  params = {"entropy_bottleneck": {"quantiles": jnp.ones((2, 1, 3)), "bias_0": jnp.ones(2)},
+            "g": jnp.ones(3)}
+  main, _ = state.optimizers(state.OptimizerConfig(), params)
+  grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  updates, _ = main.update(grads, main.init(params), params)
+  assert float(jnp.abs(updates["entropy_bottleneck"]["quantiles"]).max()) == 0
+  assert float(jnp.abs(updates["g"]).min()) > 0
+
+
+# ---- input pipeline -------------------------------------------------------------
+
+def test_pipeline_is_deterministic_and_resumes_mid_stream(tmp_path):
+  from lic_jax.training import input_pipeline
+  data = make_folder(tmp_path / "data", 5)
+  pipeline = input_pipeline.TrainPipeline(data, 64, 2, seed=7, num_threads=2)
+  iterator = pipeline.iterator()
+  first = [next(iterator) for _ in range(4)]
+  position = json.loads(json.dumps(iterator.get_state()))  # As a checkpoint stores it.
+  rest = [next(iterator) for _ in range(6)]  # Crosses epoch boundaries (5 images).
+  assert first[0].shape == (2, 64, 64, 3) and first[0].dtype == np.uint8
+  resumed = pipeline.iterator(position)
+  assert all(np.array_equal(a, next(resumed)) for a in rest)
+  again = input_pipeline.TrainPipeline(data, 64, 2, seed=7, num_threads=1).iterator()
+  assert all(np.array_equal(a, next(again)) for a in first + rest)
+  other = input_pipeline.TrainPipeline(data, 64, 2, seed=8).iterator()
+  assert not np.array_equal(first[0], next(other))
+
+
+def test_pipeline_skips_corrupt_files_with_a_count(tmp_path):
+  from lic_jax.training import input_pipeline
+  data = make_folder(tmp_path / "data", 3)
+  with open(os.path.join(data, "garbage.png"), "wb") as f:
+    f.write(b"this is not a PNG")
+  good = open(os.path.join(data, "img00.png"), "rb").read()
+  os.makedirs(os.path.join(data, "nested"))
+  with open(os.path.join(data, "nested", "truncated.png"), "wb") as f:
+    f.write(good[:len(good) // 2])  # A valid header, then the data stops.
+  pipeline = input_pipeline.TrainPipeline(data, 64, 2, seed=0, num_threads=2)
+  assert pipeline.skips.count == 1  # The header scan drops garbage.png ...
+  iterator = pipeline.iterator()
+  for _ in range(6):  # ... and decoding drops truncated.png, whenever it comes up.
+    assert next(iterator).shape == (2, 64, 64, 3)
+  assert [os.path.basename(p) for p, _ in pipeline.skips.items()] == ["garbage.png",
+                                                                       "truncated.png"]
+
+
+def test_pipeline_upscales_images_smaller_than_the_patch(tmp_path):
+  from lic_jax.training import input_pipeline
+  data = make_folder(tmp_path / "data", 1, height=128, width=128)
+  Image.fromarray(synthetic_image(40, 100, 5)).save(os.path.join(data, "small.png"))
+  pipeline = input_pipeline.TrainPipeline(data, 64, 2, seed=0, num_threads=1)
+  assert pipeline.num_upscaled == 1 and "upscaled" in pipeline.summary()
+  assert next(pipeline.iterator()).shape == (2, 64, 64, 3)
+  assert input_pipeline.fit_to_patch(synthetic_image(40, 100, 5), 64).shape == (64, 160, 3)
+
+
+def test_cli_empty_folder_is_a_clear_error(tmp_path):
+  os.makedirs(tmp_path / "empty" / "sub")
+  result = run_cli(tiny_args(tmp_path / "empty", tmp_path / "w", "--steps", "1"))
+  assert result.returncode == 2
+  assert "no images under" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_patch_larger_than_every_image_is_a_clear_error(tmp_path):
+  data = make_folder(tmp_path / "data", 2)  # 96x128 images
+  result = run_cli(["--data", data, "--workdir", str(tmp_path / "w"), "--steps", "1",
+                    "--patch-size", "256"])
+  assert result.returncode == 2
+  assert "smaller than the patch size 256" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+# ---- train.py end to end --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """One run of train.py (in this process): 40 steps, checkpoints at 20 and 40,
+  validation at 20 and 40, metrics of every step. Copies of its outputs are kept
+  for the tests that change the workdir."""
+  root = tmp_path_factory.mktemp("training")
+  data = make_folder(root / "data", 6)
+  Image.fromarray(synthetic_image(40, 100, 99)).save(os.path.join(data, "small.png"))
+  with open(os.path.join(data, "broken.jpg"), "wb") as f:
+    f.write(b"\xff\xd8 not really a JPEG")
+  val = make_folder(root / "val", 3, 64, 64, seed=50)
+  workdir = root / "run"
+  args = tiny_args(data, workdir, "--val", val, "--steps", str(STEPS), "--log-every", "1",
+                   "--checkpoint-every", str(CHECKPOINT_EVERY), "--val-every", "20",
+                   "--keep-checkpoints", "5", "--lr-milestones", "35", "--seed", "3")
+  assert train_module().main(args) == 0
+  shutil.copytree(workdir / "final", root / "final_copy")
+  shutil.copy(workdir / "metrics.jsonl", root / "metrics_copy.jsonl")
+  return {"root": root, "workdir": workdir, "args": args, "data": data}
+
+
+def _train_losses(path):
+  from lic_jax.training.writers import read_jsonl
+  return {r["step"]: r["loss"] for r in read_jsonl(path, "train")}
+
+
+def test_training_lowers_the_rd_loss(trained):
+  losses = _train_losses(trained["root"] / "metrics_copy.jsonl")
+  assert sorted(losses) == list(range(1, STEPS + 1))
+  first = np.mean([losses[s] for s in range(1, 6)])
+  last = np.mean([losses[s] for s in range(STEPS - 4, STEPS + 1)])
+  print(f"RD loss: step 1 {losses[1]:.1f}; mean of steps 1-5 {first:.1f}, of steps 36-40 "
+        f"{last:.1f}: factor {first / last:.1f}")
+  assert first / last > 4  # Observed 6x (10x from step 1), mostly the distortion term.
+
+
+def test_workdir_holds_logs_checkpoints_and_model_dirs(trained):
+  from lic_jax import checkpoint
+  from lic_jax.training.writers import read_jsonl
+  workdir = trained["workdir"]
+  val = read_jsonl(trained["root"] / "metrics_copy.jsonl", "val")
+  assert [r["step"] for r in val] == [20, 40]
+  assert {"loss", "bpp", "psnr", "mse", "aux_loss"} <= set(val[0])
+  train = read_jsonl(trained["root"] / "metrics_copy.jsonl", "train")[-1]
+  assert {"loss", "bpp", "mse", "psnr", "aux_loss", "lr", "images_per_s"} <= set(train)
+  np.testing.assert_allclose(train["lr"], 1e-5, rtol=1e-5)  # Decayed after step 35.
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(workdir / "tensorboard"))
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["20", "40"]
+  best = checkpoint.read_meta(str(workdir / "best"))
+  assert best["val"]["loss"] == min(r["loss"] for r in val)
+  final = checkpoint.read_meta(str(trained["root"] / "final_copy"))
+  assert final["trained_steps"] == STEPS and final["arch"] == "mlicpp"
+
+
+def test_resume_continues_exactly(trained):
+  """Lose everything after the step-20 checkpoint, resume: steps 21-40 repeat
+  exactly (same batches, noise and updates), and the final weights match."""
+  from lic_jax import checkpoint
+  workdir = trained["workdir"]
+  shutil.rmtree(workdir / "checkpoints" / "40")
+  shutil.rmtree(workdir / "final")
+  assert train_module().main(trained["args"] + ["--resume"]) == 0
+  before = _train_losses(trained["root"] / "metrics_copy.jsonl")
+  after = _train_losses(workdir / "metrics.jsonl")
+  assert sorted(after) == list(range(1, STEPS + 1))
+  np.testing.assert_allclose([after[s] for s in range(21, STEPS + 1)],
+                             [before[s] for s in range(21, STEPS + 1)], rtol=1e-6)
+  _, resumed, _ = checkpoint.load(str(workdir / "final"))
+  _, straight, _ = checkpoint.load(str(trained["root"] / "final_copy"))
+  import jax
+  for a, b in zip(jax.tree_util.tree_leaves(resumed), jax.tree_util.tree_leaves(straight)):
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_trained_model_compresses_and_decompresses(trained):
+  import lic_jax
+  from lic_jax import codec as codec_lib
+  codec = lic_jax.load_model(str(trained["root"] / "final_copy"))
+  image = synthetic_image(70, 100, 123)  # Not a multiple of 64: padded, then cropped.
+  data = codec.compress(image)
+  decoded = codec.decompress(data)
+  assert decoded.shape == image.shape and len(data) > 0
+  x_hat = codec.forward(codec_lib.pad_image(image))["x_hat"]
+  np.testing.assert_array_equal(decoded, codec_lib.to_uint8(x_hat, 70, 100))
+
+
+_TWO_DEVICE_STEP = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np
+    from lic_jax.training import loop, sharding
+    config = loop.TrainConfig(**json.loads(sys.argv[1]))
+    mesh = sharding.make_mesh()
+    assert mesh.devices.size == 2, jax.devices()
+    trainer = loop.Trainer(config, mesh, say=lambda line: None, abstract=True)
+    manager = loop.checkpoint_manager(sys.argv[2], 5)
+    trainer.state, _, _ = loop.restore_checkpoint(manager, int(sys.argv[3]), trainer.state, mesh)
+    trainer.compile_train()
+    metrics = trainer.step(np.load(sys.argv[4]))
+    leaves = jax.tree_util.tree_leaves(loop.host_copy(trainer.state.params))
+    np.savez(sys.argv[5], loss=loop.host_copy(metrics)["loss"], *leaves)
+""")
+
+
+def test_one_step_is_the_same_on_two_devices_as_on_one(trained, tmp_path):
+  """Restore the step-20 state, take one step on the same global batch of 2 on a
+  1-device mesh (here) and a 2-device mesh (a subprocess with 2 host devices)."""
+  import jax
+  from lic_jax.training import loop, sharding
+  config = loop.TrainConfig(data=trained["data"], steps=STEPS, model_overrides=tuple(
+      TINY.items()), patch_size=64, batch_size=2, lr_milestones=(35,), seed=3)
+  batch = np.stack([synthetic_image(64, 64, 200 + i) for i in range(2)])
+  np.save(tmp_path / "batch.npy", batch)
+  record = {k: v for k, v in config.__dict__.items()}
+  flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+  env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  result = subprocess.run(
+      [sys.executable, "-c", _TWO_DEVICE_STEP, json.dumps(record),
+       str(trained["workdir"]), str(CHECKPOINT_EVERY),
+       str(tmp_path / "batch.npy"), str(tmp_path / "two.npz")],
+      env=env, capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  trainer = loop.Trainer(config, mesh, say=lambda line: None, abstract=True)
+  manager = loop.checkpoint_manager(str(trained["workdir"]), 5)
+  trainer.state, _, _ = loop.restore_checkpoint(manager, CHECKPOINT_EVERY, trainer.state, mesh)
+  trainer.compile_train()  # Reuses the training run's executable.
+  loss_one = float(loop.host_copy(trainer.step(batch))["loss"])
+  one = jax.tree_util.tree_leaves(loop.host_copy(trainer.state.params))
+  two = np.load(tmp_path / "two.npz")
+  np.testing.assert_allclose(float(two["loss"]), loss_one, rtol=1e-5)
+  diff = max(float(np.abs(a - two[f"arr_{i}"]).max()) for i, a in enumerate(one))
+  print(f"1 vs 2 devices: loss {loss_one:.6f} vs {float(two['loss']):.6f}, "
+        f"max |param difference| {diff:.3g}")
+  assert diff < 1e-6
+
+
+def test_init_from_starts_from_exactly_the_converted_weights(model_dirs, codecs, tmp_path):
+  import jax
+  import lic_jax
+  from lic_jax import checkpoint
+  source = model_dirs("mlicpp_small")
+  data = make_folder(tmp_path / "data", 2)
+  status = train_module().main(["--init-from", source, "--data", data, "--workdir",
+                                str(tmp_path / "w"), "--patch-size", "64", "--batch-size",
+                                "2", "--steps", "0"])
+  assert status == 0
+  final = str(tmp_path / "w" / "final")
+  meta = checkpoint.read_meta(final)
+  assert meta["model_hash"] == checkpoint.read_meta(source)["model_hash"]  # Same weights.
+  x = jax.numpy.asarray(synthetic_image(64, 128, 9)[None] / 255.0, jax.numpy.float32)
+  ours = lic_jax.load_model(final).forward(x)
+  theirs = codecs("mlicpp_small").forward(x)
+  for key in ("x_hat", "y_likelihoods", "z_likelihoods"):
+    np.testing.assert_array_equal(ours[key], theirs[key])
+  mismatch = train_module().main(["--init-from", source, "--arch", "elic", "--data", data,
+                                  "--workdir", str(tmp_path / "w2"), "--patch-size", "64",
+                                  "--batch-size", "2", "--steps", "0"])
+  assert mismatch == 2
