@@ -9,6 +9,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lic_jax.ops import lower_bound
 
@@ -162,25 +163,52 @@ class ConvStack(nn.Module):
     return x
 
 
-def ConvTranspose2d(features, kernel_size, stride=1, padding=None, output_padding=None,
-                    name=None):
+class ConvTranspose2d(nn.Module):
   """A PyTorch-style ConvTranspose2d; by default the compressai/ELIC `deconv`:
   padding kernel_size // 2 and output_padding stride - 1, so that the output is exactly
   stride times the input (ELIC: 5x5/s2 with padding 2 and output_padding 1).
 
-  PyTorch's transposed conv is a plain conv of the stride-dilated input with the
-  spatially flipped kernel, in and out swapped, padded by k - 1 - padding on the low
-  side and k - 1 - padding + output_padding on the high side; Flax's ConvTranspose with
-  `transpose_kernel=True` does the flip and swap. Its kernel is (kh, kw, out, in): the
-  PyTorch weight (in, out, kh, kw) transposed by (2, 3, 1, 0), the same permutation
-  as a Conv2d's OIHW -> HWIO.
+  PyTorch: y[s*i - p + t] += x[i] w[t] (per axis), output length
+  (H - 1) s - 2p + k + output_padding. Computed by output phase: the outputs
+  y[s*m + a] of phase a take taps t = a + p - s*d from inputs x[m + d], so one dense
+  conv over the input with the s*s phases' taps stacked on its output channels, then
+  a pixel shuffle, gives all of them. That avoids convolving a stride-dilated input,
+  (s*s - 1) / (s*s) zeros, which XLA's CPU backend does literally.
+  The kernel is (kh, kw, out, in), Flax's `transpose_kernel` layout: the PyTorch weight
+  (in, out, kh, kw) transposed by (2, 3, 1, 0), the same permutation as a Conv2d's
+  OIHW -> HWIO.
   """
-  pad = kernel_size // 2 if padding is None else padding
-  extra = stride - 1 if output_padding is None else output_padding
-  low, high = kernel_size - 1 - pad, kernel_size - 1 - pad + extra
-  return nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(stride, stride),
-                          padding=((low, high), (low, high)), transpose_kernel=True,
-                          name=name)
+  features: int
+  kernel_size: int
+  stride: int = 1
+  padding: int = None
+  output_padding: int = None
+
+  @nn.compact
+  def __call__(self, x):
+    """x: (B, H, W, C_in) -> (B, H_out, W_out, features), H_out as PyTorch's."""
+    k, s, c_out = self.kernel_size, self.stride, self.features
+    p = k // 2 if self.padding is None else self.padding
+    extra = s - 1 if self.output_padding is None else self.output_padding
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c_out, x.shape[-1]))
+    bias = self.param("bias", nn.initializers.zeros_init(), (c_out,))
+    # Input offsets d used by any phase, and per (d, a) the tap, or k: a zero row.
+    d_min, d_max = -((k - 1 - p) // s), (s - 1 + p) // s
+    taps = np.array([[a + p - s * d if 0 <= a + p - s * d < k else k for a in range(s)]
+                     for d in range(d_min, d_max + 1)])
+    padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+    phased = padded[taps[:, :, None, None], taps[None, None, :, :]]  # (D, s, D, s, out, in)
+    size = taps.shape[0]
+    phased = phased.transpose(0, 2, 5, 1, 3, 4).reshape(size, size, -1, s * s * c_out)
+
+    b, h, w, _ = x.shape
+    out_h, out_w = (h - 1) * s - 2 * p + k + extra, (w - 1) * s - 2 * p + k + extra
+    rows, cols = -(-out_h // s), -(-out_w // s)  # Phase outputs per axis, rounded up.
+    y = jax.lax.conv_general_dilated(
+        x, phased, (1, 1), ((-d_min, rows - h + d_max), (-d_min, cols - w + d_max)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = y.reshape(b, rows, cols, s, s, c_out).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(b, rows * s, cols * s, c_out)[:, :out_h, :out_w] + bias
 
 
 class ResidualBottleneck(nn.Module):
