@@ -39,20 +39,9 @@ cp "$SKLEARN_IMAGES/china.jpg" "$SKLEARN_IMAGES/flower.jpg" "$WORK/train/"
 # 3. Train, in two stages (as the bundled model was made, within a 75-minute budget on
 # a shared 2-core CPU): 1000 steps at lambda 0.0067, then 600 more from those weights at
 # lambda 0.02 (stage 1 landed at 0.23 bpp on the held-out photo; 0.02 moves it towards
-# 0.5 bpp). The wrapper only works around orbax-checkpoint 0.11.24 calling
-# jax.monitoring.record_scalar, which jax 0.5.3 lacks (train.py's checkpoint save
-# crashes with AttributeError without it).
+# 0.5 bpp).
 cd "$ROOT"
-train() {
-  nice -n 19 "$PY" - "$@" <<'PYEOF'
-import runpy, sys
-import jax.monitoring
-if not hasattr(jax.monitoring, "record_scalar"):
-  jax.monitoring.record_scalar = lambda *args, **kwargs: None
-sys.argv = ["train.py"] + sys.argv[1:]
-runpy.run_path("train.py", run_name="__main__")
-PYEOF
-}
+train() { nice -n 19 "$PY" train.py "$@"; }
 train --arch elic --model-config '{"N": 32, "M": 64, "slice_widths": [8, 8, 16, 32]}' \
     --data "$WORK/train" --patch-size 128 --batch-size 4 --steps 1000 \
     --lr 1e-3 --lr-milestones "750 900" --aux-lr 1e-2 \
