@@ -8,11 +8,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lic_jax import models  # noqa: E402
 from lic_jax.codec import Codec  # noqa: E402
-from lic_jax.entropy import gaussian, tables  # noqa: E402
+from lic_jax.entropy.factorized import EntropyBottleneck  # noqa: E402
+from lic_jax.training import loop  # noqa: E402
 
 FULL_CONFIGS = {
     "mlicpp": {"N": 192, "M": 320, "slice_num": 10},
@@ -21,26 +23,36 @@ FULL_CONFIGS = {
 }
 
 
-def random_codec(arch, seed=0):
-  """A full-size Codec with random weights and tables computed from them.
+def random_params(model, seed=0):
+  """Host params with the init's tree and shapes, N(0, 1/fan_in) entries, drawn with
+  numpy: compiling the init of a full-size model takes minutes on CPU, and running it
+  op by op leaves a gigabyte of small executables behind. The entropy bottleneck gets
+  its own init, as its quantiles set the z tables.
+  """
+  shapes = jax.eval_shape(lambda k: model.init(k, jnp.zeros(loop.INIT_SHAPE))["params"],
+                          jax.random.PRNGKey(0))
+  rng = np.random.default_rng(seed)
 
-  Speed does not depend on the weights' values; rates do (random weights give a few
-  bpp, more symbols than trained weights, so coding times are an upper bound).
+  def draw(leaf):
+    fan_in = max(1, int(np.prod(leaf.shape[:-1])))
+    return rng.normal(0, fan_in ** -0.5, leaf.shape).astype(leaf.dtype)
+  params = jax.tree_util.tree_map(draw, shapes)
+  if "entropy_bottleneck" in params:
+    bottleneck = EntropyBottleneck(model.config.N)
+    params["entropy_bottleneck"] = jax.device_get(
+        bottleneck.init(jax.random.PRNGKey(seed))["params"])
+  return params
+
+
+def random_codec(arch, seed=0):
+  """A full-size Codec with random weights and the tables computed from them.
+
+  Speed does not depend on the weights' values; rates do (random weights write far
+  more symbols than trained ones, so coding times are an upper bound).
   """
   config = FULL_CONFIGS[arch]
-  model = models.build(arch, config)
-  # Op by op: compiling the whole init graph of a full-size model takes minutes.
-  with jax.disable_jit():
-    params = model.init(jax.random.PRNGKey(seed), np.zeros((1, 64, 64, 3), np.float32))
-  params = jax.device_get(params["params"])
-  z_tables = tables.factorized_tables(params["entropy_bottleneck"])
-  scale_table = gaussian.default_scale_table()
-  y_tables = tables.gaussian_tables(scale_table)
-  table_dict = {"z_quantized_cdf": z_tables.quantized_cdf, "z_cdf_length": z_tables.cdf_length,
-                "z_offset": z_tables.offset, "y_quantized_cdf": y_tables.quantized_cdf,
-                "y_cdf_length": y_tables.cdf_length, "y_offset": y_tables.offset,
-                "y_scale_table": scale_table}
-  return Codec(arch, config, params, table_dict, "0" * 16)
+  params = random_params(models.build(arch, config), seed)
+  return Codec(arch, config, params, loop.model_tables(params), "0" * 16)
 
 
 def test_image(height=512, width=768, seed=0):
@@ -51,11 +63,16 @@ def test_image(height=512, width=768, seed=0):
   return np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
 
 
-def timed(fn, runs):
-  """(first call seconds, median of `runs` later calls, all later times)."""
+def timed(fn, runs, before_runs=None):
+  """(first call seconds, median of `runs` later calls, all later times).
+
+  before_runs: called between the first call and the timed ones.
+  """
   start = time.perf_counter()
   jax.block_until_ready(fn())
   first = time.perf_counter() - start
+  if before_runs:
+    before_runs()
   times = []
   for _ in range(runs):
     start = time.perf_counter()
@@ -65,7 +82,25 @@ def timed(fn, runs):
 
 
 def peak_rss_gib():
+  """This process's peak resident memory (GiB) since start or `reset_peak_rss`."""
+  with open("/proc/self/status") as status:
+    for line in status:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 2 ** 20
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def rss_gib():
+  with open("/proc/self/status") as status:
+    for line in status:
+      if line.startswith("VmRSS:"):
+        return int(line.split()[1]) / 2 ** 20
+
+
+def reset_peak_rss():
+  """Restarts the peak at the current RSS (Linux), as the PyTorch anchor measured."""
+  with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")
 
 
 def machine():

@@ -19,25 +19,12 @@ import statistics
 import tempfile
 import time
 
-from common import machine, test_image  # noqa: E402  (adds the repo to sys.path)
+from common import machine, random_params, test_image  # noqa: E402  (adds the repo to sys.path)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lic_jax.training import TrainConfig, input_pipeline, loop, sharding  # noqa: E402
-
-
-def random_params(model, seed=0):
-  """Host params with the init's tree and shapes, N(0, 1/fan_in) entries."""
-  shapes = jax.eval_shape(lambda k: model.init(k, jnp.zeros(loop.INIT_SHAPE))["params"],
-                          jax.random.PRNGKey(0))
-  rng = np.random.default_rng(seed)
-
-  def draw(leaf):
-    fan_in = max(1, int(np.prod(leaf.shape[:-1])))
-    return rng.normal(0, fan_in ** -0.5, leaf.shape).astype(leaf.dtype)
-  return jax.tree_util.tree_map(draw, shapes)
 
 
 def bench_step(arch, size, batch, patch, steps, warmup):
