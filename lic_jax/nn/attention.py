@@ -82,18 +82,19 @@ class LocalContext(nn.Module):
     ln = lambda name: nn.LayerNorm(epsilon=1e-5, use_fast_variance=False, name=name)
 
     qkv = nn.Dense(3 * c, name="qkv_proj")(ln("norm1")(x))
-    q, k, v = (window_patches(t, self.window) for t in jnp.split(qkv, 3, axis=-1))
-
     # Channel d * num_heads + head belongs to head `head` (the original's reshape).
-    def heads(t):
-      return t.reshape(b, h, w, area, head_dim, self.num_heads).transpose(0, 1, 2, 5, 3, 4)
-    q, k, v = heads(q) * head_dim ** -0.5, heads(k), heads(v)
+    # q, k, v and heads move to the batch axis before the window expansion (25x the
+    # data), where the move is cheap: (B*3*heads, H, W, head_dim).
+    qkv = qkv.reshape(b, h, w, 3, head_dim, self.num_heads).transpose(0, 3, 5, 1, 2, 4)
+    patches = window_patches(qkv.reshape(-1, h, w, head_dim), self.window)
+    patches = patches.reshape(b, 3, self.num_heads, h * w, area, head_dim)
+    q, k, v = patches[:, 0] * head_dim ** -0.5, patches[:, 1], patches[:, 2]
 
-    logits = jnp.einsum("bhwnpd,bhwnqd->bhwnpq", q, k)
+    logits = jnp.einsum("bnlpd,bnlqd->bnlpq", q, k)             # (B, heads, HW, area, area)
     bias = table[relative_position_index(self.window)]            # (area, area, heads)
-    logits = logits + bias.transpose(2, 0, 1)
-    logits = logits + checkerboard_attention_mask(h, w, self.window)[None, :, :, None]
-    out = jnp.einsum("bhwnpq,bhwnqd->bhwpnd", jax.nn.softmax(logits, axis=-1), v)
+    logits = logits + bias.transpose(2, 0, 1)[:, None]
+    logits = logits + checkerboard_attention_mask(h, w, self.window).reshape(h * w, area, area)
+    out = jnp.einsum("bnlpq,bnlqd->blpnd", jax.nn.softmax(logits, axis=-1), v)
 
     # Fuse the window: (B*H*W, w, w, C) -> (B*H*W, 1, 1, 2C); channel = head*hd + d.
     out = out.reshape(b * h * w, self.window, self.window, c)
