@@ -8,7 +8,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lic_jax import models  # noqa: E402
@@ -29,8 +28,7 @@ def random_params(model, seed=0):
   op by op leaves a gigabyte of small executables behind. The entropy bottleneck gets
   its own init, as its quantiles set the z tables.
   """
-  shapes = jax.eval_shape(lambda k: model.init(k, jnp.zeros(loop.INIT_SHAPE))["params"],
-                          jax.random.PRNGKey(0))
+  shapes = loop.param_shapes(model)
   rng = np.random.default_rng(seed)
 
   def draw(leaf):
@@ -81,20 +79,24 @@ def timed(fn, runs, before_runs=None):
   return first, statistics.median(times), times
 
 
-def peak_rss_gib():
-  """This process's peak resident memory (GiB) since start or `reset_peak_rss`."""
+def _proc_status_gib(field):
+  """A memory field of /proc/self/status (Linux) in GiB."""
   with open("/proc/self/status") as status:
     for line in status:
-      if line.startswith("VmHWM:"):
+      if line.startswith(field + ":"):
         return int(line.split()[1]) / 2 ** 20
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def peak_rss_gib():
+  """This process's peak resident memory (GiB) since start or `reset_peak_rss`."""
+  try:
+    return _proc_status_gib("VmHWM")
+  except OSError:  # No /proc (not Linux): the peak since start.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def rss_gib():
-  with open("/proc/self/status") as status:
-    for line in status:
-      if line.startswith("VmRSS:"):
-        return int(line.split()[1]) / 2 ** 20
+  return _proc_status_gib("VmRSS")
 
 
 def reset_peak_rss():

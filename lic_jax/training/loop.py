@@ -116,18 +116,21 @@ def resolve_model(config):
   return arch, model_config, None
 
 
+def _init_fn(model):
+  """key -> a fresh param tree of `model`."""
+  return lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"]
+
+
 def param_shapes(model):
   """The param tree of `model` as ShapeDtypeStructs (nothing computed)."""
-  return jax.eval_shape(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
-                        jax.random.PRNGKey(0))
+  return jax.eval_shape(_init_fn(model), jax.random.PRNGKey(0))
 
 
 def init_params(model, mesh, seed, loaded=None):
   """Replicated params: fresh from `model.init`, or `loaded` (host arrays) after
   checking they have exactly the model's tree, shapes and dtypes."""
   if loaded is None:
-    init = jax.jit(lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"],
-                   out_shardings=sharding.replicated(mesh))
+    init = jax.jit(_init_fn(model), out_shardings=sharding.replicated(mesh))
     return init(jax.random.PRNGKey(seed))
   expected = param_shapes(model)
   want = {jax.tree_util.keystr(p): (x.shape, x.dtype)
@@ -176,10 +179,9 @@ def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
     params = optax.apply_updates(state.params, updates)
     # As the original: the aux loss is taken after the main step, at the new density
     # (aux_loss stops gradients into the density, so only the quantiles get one).
-    density = params["entropy_bottleneck"]
-    aux, aux_grad = jax.value_and_grad(
-        lambda q: factorized.aux_loss(dict(density, quantiles=q)))(density["quantiles"])
     quantiles = state_lib.quantiles(params)
+    aux, aux_grad = jax.value_and_grad(lambda q: factorized.aux_loss(
+        state_lib.with_quantiles(params, q)["entropy_bottleneck"]))(quantiles)
     aux_update, aux_opt_state = aux_tx.update(aux_grad, state.aux_opt_state, quantiles)
     params = state_lib.with_quantiles(params, optax.apply_updates(quantiles, aux_update))
     grad_norm = jnp.linalg.norm(jax.flatten_util.ravel_pytree(grads)[0])
