@@ -47,6 +47,12 @@ def parse_args(argv):
   parser.add_argument("--no-check", action="store_true",
                       help="skip the per-image forward pass that checks the round trip "
                       "(and gives bpp-estimate)")
+  parser.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                      help="refine each image's latents by STEPS gradient steps before coding "
+                      "(lic_jax.refine; encode time includes them) (default: 0)")
+  parser.add_argument("--lambda", dest="lmbda", type=float,
+                      help="rate-distortion lambda of --refine (default: each model's own, "
+                      "as train.py records it)")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
   parser.add_argument("--anchor", choices=("mlicpp", "elic"), default="mlicpp",
@@ -61,6 +67,10 @@ def parse_args(argv):
     parser.error("--recursive goes with --dataset")
   if args.estimate and args.no_check:
     parser.error("--no-check has no effect with --estimate")
+  if args.refine < 0:
+    parser.error("--refine must be >= 0")
+  if args.estimate and args.refine:
+    parser.error("--refine is an encoder option: it needs coded mode, not --estimate")
   return args
 
 
@@ -108,7 +118,11 @@ def run(args):
   from lic_jax.evaluation import anchors, plots, report, runner
   root, paths, dataset = _images(args)
   for model in args.model:  # fail on a bad model dir before any time is spent
-    checkpoint.read_meta(model)
+    meta = checkpoint.read_meta(model)
+    if args.refine and args.lmbda is None and meta.get("lambda") is None:
+      raise checkpoint.ModelDirError(
+          f"{model} does not record the lambda it was trained for (converted checkpoints "
+          "do not), and --refine needs one: pass --lambda")
   save_dirs = _save_dirs(args.save_dir, args.model) if args.save_dir else [None] * len(args.model)
   print(f"dataset: {dataset['path']} ({len(paths)} images)", file=sys.stderr)
   models = []
@@ -116,7 +130,8 @@ def run(args):
     codec = runner.load_codec(model)
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
-        save_dir=save_dir, progress=not args.no_progress, name=args.name, model=model))
+        save_dir=save_dir, progress=not args.no_progress, name=args.name, model=model,
+        refine_steps=args.refine, lmbda=args.lmbda))
   kodak = dataset["name"] == "kodak" and args.kodak is not None
   bd = report.bd_rates(report.curves(models), args.anchor, comparable=kodak,
                        reason="the anchors are Kodak results; BD-rate is given with --kodak only")

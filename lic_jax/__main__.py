@@ -1,12 +1,16 @@
 """Command line: compress, decompress, inspect; and the quick-start demo.
 
-    python -m lic_jax compress   --model DIR in.png out.lic
+    python -m lic_jax compress   --model DIR [--refine STEPS] in.png out.lic
     python -m lic_jax decompress --model DIR out.lic rec.png
     python -m lic_jax info out.lic
-    python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR]
+    python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR] [--refine STEPS]
 """
 import argparse
 import sys
+
+
+class UsageError(Exception):
+  """An argument the command cannot use; reported in one line."""
 
 
 def _compress(args):
@@ -16,7 +20,10 @@ def _compress(args):
   for note in notes:
     print(f"note: {args.input}: {note}", file=sys.stderr)
   codec = lic_jax.load_model(args.model)
-  data = codec.compress(image)
+  try:
+    data = codec.compress(image, refine_steps=args.refine, lmbda=args.lmbda)
+  except ValueError as e:  # e.g. --refine on a model that records no lambda
+    raise UsageError(str(e)) from None
   image_io.atomic_write(args.output, data)
   h, w = image.shape[:2]
   print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h})")
@@ -27,7 +34,7 @@ def _decompress(args):
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
-  image = lic_jax.load_model(args.model).decompress(data)
+  image = lic_jax.load_model(args.model).decompress(data, max_pixels=args.max_pixels)
   image_io.write_png(args.output, image)
   print(f"{args.output}: {image.shape[1]}x{image.shape[0]}")
 
@@ -42,19 +49,35 @@ def _info(args):
 
 def _demo(args):
   from lic_jax import demo
-  demo.run(model=args.model, image=args.image, out_dir=args.out_dir)
+  demo.run(model=args.model, image=args.image, out_dir=args.out_dir, refine_steps=args.refine)
+
+
+def _steps(text):
+  value = int(text)
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+  return value
 
 
 def main(argv=None):
+  from lic_jax.codec import MAX_PIXELS
+  from lic_jax.demo import DEFAULT_REFINE_STEPS
   parser = argparse.ArgumentParser(prog="python -m lic_jax", description=__doc__.split("\n\n")[0])
   commands = parser.add_subparsers(dest="command", required=True)
   p = commands.add_parser("compress", help="image file -> .lic stream")
   p.add_argument("--model", required=True, help="model directory (convert.py / train.py)")
+  p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
+                 help="refine the latents for this image by STEPS gradient steps first: "
+                 "smaller and better, slower to encode; any decoder reads it (default: 0)")
+  p.add_argument("--lambda", dest="lmbda", type=float,
+                 help="rate-distortion lambda of --refine (default: the model's training one)")
   p.add_argument("input", help="any image Pillow reads (PNG, JPEG, ...)")
   p.add_argument("output", help="stream to write")
   p.set_defaults(run=_compress)
   p = commands.add_parser("decompress", help=".lic stream -> PNG")
   p.add_argument("--model", required=True, help="the model directory that wrote the stream")
+  p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                 help=f"refuse streams of larger images (default: {MAX_PIXELS})")
   p.add_argument("input")
   p.add_argument("output", help="PNG to write")
   p.set_defaults(run=_decompress)
@@ -65,6 +88,9 @@ def main(argv=None):
   p.add_argument("--model", help="model directory (default: the bundled default model)")
   p.add_argument("--image", help="image to code (default: the bundled held-out photo)")
   p.add_argument("--out-dir", default="demo_out", help="where outputs go (default demo_out)")
+  p.add_argument("--refine", type=_steps, default=DEFAULT_REFINE_STEPS, metavar="STEPS",
+                 help="also code with latent refinement of STEPS steps (default: "
+                 f"{DEFAULT_REFINE_STEPS}; 0: off)")
   p.set_defaults(run=_demo)
   args = parser.parse_args(argv)
 
@@ -73,7 +99,8 @@ def main(argv=None):
   lic_jax.enable_compilation_cache()
   try:
     args.run(args)
-  except (bitstream.BitstreamError, checkpoint.ModelDirError, image_io.ImageError) as e:
+  except (bitstream.BitstreamError, checkpoint.ModelDirError, image_io.ImageError,
+          UsageError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except OSError as e:

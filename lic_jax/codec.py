@@ -21,6 +21,11 @@ from lic_jax.models import slices
 # Latent strides: y is at 1/16 of the image, z at 1/64; images are padded to this.
 PAD_MULTIPLE = 64
 
+# A stream's header states the image size, up to 65536x65536, and decoding allocates
+# for it before the first symbol: like Pillow's decompression-bomb limit, larger images
+# need an explicit max_pixels. 2^26 is 8192x8192.
+MAX_PIXELS = 1 << 26
+
 SQUEEZE = {"anchor": checkerboard.squeeze_anchor, "nonanchor": checkerboard.squeeze_nonanchor}
 UNSQUEEZE = {"anchor": checkerboard.unsqueeze_anchor,
              "nonanchor": checkerboard.unsqueeze_nonanchor}
@@ -100,10 +105,16 @@ def to_uint8(x_hat, height, width):
 
 
 class Codec:
-  """A loaded model: `forward`, `compress` and `decompress`."""
+  """A loaded model: `forward`, `compress` and `decompress`.
 
-  def __init__(self, arch, config, params, tables, model_hash):
+  lmbda and metric: the rate-distortion trade-off the weights were trained for
+  (train.py records them; converted checkpoints do not), the default loss of
+  `compress(..., refine_steps=K)`.
+  """
+
+  def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse"):
     self.arch = arch
+    self.lmbda, self.metric = lmbda, metric
     self.model = models.build(arch, config)
     self.config = self.model.config
     self.model_hash = model_hash
@@ -119,7 +130,8 @@ class Codec:
   @classmethod
   def from_dir(cls, directory):
     meta, params, tables = checkpoint.load(directory)
-    return cls(meta["arch"], meta["config"], params, tables, meta["model_hash"])
+    return cls(meta["arch"], meta["config"], params, tables, meta["model_hash"],
+               lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"))
 
   def forward(self, x, rng=None):
     """x (B, H, W, 3) float32 in [0, 1], H and W multiples of 64 -> dict with x_hat,
@@ -133,17 +145,53 @@ class Codec:
       return self._train_forward(self.params, x, rng)
     return slices.forward(self.stages, x)
 
-  def compress(self, image):
+  def forward_latents(self, y, z):
+    """Evaluation-mode `forward` from latents y and z (as from `latents`): what the
+    decoder reconstructs from their stream, with the rates."""
+    return slices.forward_latents(self.stages, y, z)
+
+  def compress(self, image, refine_steps=0, lmbda=None):
     """(H, W, 3) uint8 image (gray, RGBA, 16-bit and floats are converted with a
-    warning) -> the bytes of a lic_jax stream."""
+    warning) -> the bytes of a lic_jax stream.
+
+    refine_steps > 0 first refines the latents for this image (`lic_jax.refine`):
+    smaller files at better quality for that many gradient steps of encode time; any
+    decoder reads the stream. Their loss uses `lmbda` (default: the model's own).
+    """
     image, notes = image_io.to_rgb8(image)
     for note in notes:
       warnings.warn(f"compress: {note}", stacklevel=2)
+    y, z = self.latents(image, refine_steps, lmbda)
+    return self.compress_latents(y, z, *image.shape[:2])
+
+  def latents(self, image, refine_steps=0, lmbda=None):
+    """The latents `compress` codes for an (H, W, 3) uint8 image: y (1, h, w, M) and
+    z (1, h/4, w/4, N) of the image padded to multiples of 64, from g_a and h_a and
+    then refined if refine_steps > 0 (see `compress`)."""
+    if not isinstance(refine_steps, int) or refine_steps < 0:
+      raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
+    lmbda = self.lmbda if lmbda is None else lmbda
+    if refine_steps and lmbda is None:
+      raise ValueError(
+          "refining the latents needs the rate-distortion trade-off lambda, and this model "
+          "does not record the one it was trained for (converted checkpoints do not): "
+          "pass lmbda=... (CLI: --lambda), e.g. the lambda of the released weights")
+    image, _ = image_io.to_rgb8(image)
+    x = pad_image(image)
+    y = self.stages.analysis(x)
+    z = self.stages.hyper_analysis(y)
+    if refine_steps:
+      from lic_jax import refine
+      height, width = image.shape[:2]
+      y, z = refine.refine_latents(self.model, self.params, x, y, z, height=height,
+                                   width=width, steps=refine_steps, lmbda=float(lmbda),
+                                   metric=self.metric)
+    return y, z
+
+  def compress_latents(self, y, z, height, width):
+    """Codes latents (as from `latents`) of a height x width image -> stream bytes."""
     from lic_jax.entropy import range_coder
-    height, width = image.shape[:2]
     stages = self.stages
-    y = stages.analysis(pad_image(image))
-    z = stages.hyper_analysis(y)
     z_symbols, z_hat = self._quantize_z(z)
     z_string = range_coder.encode(np.asarray(z_symbols), self._z_indexes(z.shape), self.z_tables)
 
@@ -160,11 +208,17 @@ class Codec:
                               z_string, encoder.finish())
     return stream.to_bytes()
 
-  def decompress(self, data):
+  def decompress(self, data, max_pixels=MAX_PIXELS):
     """The bytes of a lic_jax stream -> (H, W, 3) uint8. Raises BitstreamError for
-    malformed streams and for streams written by another model."""
+    malformed streams, streams written by another model, and images of more than
+    `max_pixels` pixels (a guard against crafted headers; raise it to decode those)."""
     from lic_jax.entropy import range_coder
     stream = bitstream.Stream.from_bytes(data)
+    if stream.height * stream.width > max_pixels:
+      raise bitstream.BitstreamError(
+          f"the stream declares a {stream.width}x{stream.height} image, more than "
+          f"max_pixels={max_pixels} pixels; if it is genuine, decode it with a larger "
+          "max_pixels (CLI: --max-pixels)")
     if stream.arch != self.arch or stream.model_hash != bytes.fromhex(self.model_hash):
       raise bitstream.BitstreamError(
           f"this stream was written by model {stream.arch} (hash {stream.model_hash.hex()}), "

@@ -167,11 +167,11 @@ INPUTS = {  # kind -> (file name, the notes printed)
 @pytest.fixture
 def cached_model(monkeypatch, model_dirs, codecs):
   """The model dir, with load_model answering from the session's compiled codec."""
-  model = model_dirs(MODEL)
+  model, codec = model_dirs(MODEL), codecs(MODEL)  # loaded before load_model is replaced
 
   def load_model(path):
     assert path == model
-    return codecs(MODEL)
+    return codec
   monkeypatch.setattr(lic_jax, "load_model", load_model)
   return model
 
@@ -218,5 +218,8 @@ def test_in_process_failures(cached_model, round_trip, tmp_path, capsys):
   fails("compress", "--model", cached_model, folder / "in.png", tmp_path / "no" / "out.lic")
   (tmp_path / "taken").mkdir()
   fails("compress", "--model", cached_model, folder / "in.png", tmp_path / "taken")
+  # --refine needs a lambda, which a converted checkpoint does not record
+  assert "lambda" in fails("compress", "--model", cached_model, "--refine", 2, folder / "in.png",
+                           tmp_path / "refined.lic")
   assert sorted(os.listdir(tmp_path)) == ["cut.lic", "rec.png", "taken"]
   assert bitstream.info((folder / "out.lic").read_bytes())["height"] == HEIGHT

@@ -392,3 +392,15 @@ def test_streams_from_another_model_are_refused(codecs):
                    stream.z_string, stream.y_string).to_bytes()
   with pytest.raises(BitstreamError, match="hash"):
     target.decompress(foreign)
+
+
+def test_streams_of_huge_images_need_max_pixels(size_codec):
+  """A crafted header can claim 65536x65536; decoding would allocate for that first."""
+  stream = Stream.from_bytes(size_codec.compress(fixture_image(SIZE_MODEL)))
+  huge = Stream(stream.arch, stream.model_hash, 65536, 65536, stream.z_string,
+                stream.y_string).to_bytes()
+  assert _decode_outcome(size_codec, huge, 65536, 65536)[0] == "error"
+  with pytest.raises(BitstreamError, match="max_pixels"):
+    size_codec.decompress(huge)
+  with pytest.raises(BitstreamError, match="max_pixels"):
+    size_codec.decompress(stream.to_bytes(), max_pixels=stream.height * stream.width - 1)

@@ -229,6 +229,28 @@ def test_non_image_files_are_named(capsys, tmp_path, photos):
   assert "fine.png" not in err
 
 
+def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
+  """--refine: each image's latents refined before coding, the round trip checked
+  against forward from those latents (the bundled model records its lambda)."""
+  status, _, err = run_main(capsys, "--dataset", photos, "--model", "default", "--refine", 20,
+                            "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  with open(tmp_path / "rd.json") as f:
+    model = json.load(f)["models"][0]
+  assert model["refine_steps"] == 20 and model["name"] == "elic+refine20"
+  assert [row["roundtrip"] for row in model["images"]] == [True] * len(PHOTOS)
+  assert all(abs(row["bpp-estimate"] - row["bpp"]) < 0.1 * row["bpp"] + 0.05
+             for row in model["images"])
+
+
+def test_refine_needs_a_lambda_and_coded_mode(capsys, model_dirs, photos):
+  model = model_dirs("mlicpp_small")  # converted: no training lambda recorded
+  status, _, err = run_main(capsys, "--dataset", photos, "--model", model, "--refine", 2)
+  assert_clean_error(status, err, "--lambda", model)
+  with pytest.raises(SystemExit):
+    eval_cli.parse_args(["--dataset", photos, "--model", model, "--refine", "2", "--estimate"])
+
+
 @pytest.mark.parametrize("problem", ["missing", "not_a_model", "bad_json", "no_arrays"])
 def test_unreadable_model_dir(capsys, tmp_path, photos, problem):
   model = tmp_path / "model"

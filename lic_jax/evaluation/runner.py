@@ -12,6 +12,8 @@ Coded mode (the default) runs the real pipeline per image: `compress` -> bytes -
   encoding_time, decoding_time   wall seconds of compress and decompress
   roundtrip     decoded image == forward's x_hat on the padded image, cropped,
                 clipped and rounded: encoder and decoder agreed on every symbol
+With refine_steps > 0 the encoder refines each image's latents first (lic_jax.refine;
+its time counts as encoding time), and forward runs from the refined latents.
 Rates divide by the original H * W, though the codec codes the image padded to a
 multiple of 64: the padding is part of the cost.
 
@@ -73,10 +75,11 @@ def _timed(fn, *args):
   return result, time.perf_counter() - start
 
 
-def _forward(codec, image):
-  """(uint8 reconstruction, estimated bits) from evaluation-mode forward."""
+def _forward(codec, image, latents=None):
+  """(uint8 reconstruction, estimated bits) from evaluation-mode forward, from the
+  image or from given latents (y, z)."""
   h, w = image.shape[:2]
-  out = codec.forward(pad_image(image))
+  out = codec.forward(pad_image(image)) if latents is None else codec.forward_latents(*latents)
   return to_uint8(out["x_hat"], h, w), likelihood_bits(out)
 
 
@@ -88,10 +91,16 @@ def _distortion(image, reconstruction):
           "ms-ssim-db": metrics.ms_ssim_db(msssim)}
 
 
-def _code_image(codec, image, check):
+def _code_image(codec, image, check, refine_steps=0, lmbda=None):
   """One timed coded run: (row fields, stream bytes, reconstruction)."""
   h, w = image.shape[:2]
-  data, encode_s = _timed(codec.compress, image)
+  latents = None
+  if refine_steps:
+    latents, refine_s = _timed(codec.latents, image, refine_steps, lmbda)
+    data, code_s = _timed(codec.compress_latents, *latents, h, w)
+    encode_s = refine_s + code_s
+  else:
+    data, encode_s = _timed(codec.compress, image)
   decoded, decode_s = _timed(codec.decompress, data)
   info = bitstream.info(data)
   pixels = h * w
@@ -101,7 +110,7 @@ def _code_image(codec, image, check):
          "z_bytes": info["z_bytes"], "y_bytes": info["y_bytes"],
          "encoding_time": encode_s, "decoding_time": decode_s}
   if check:
-    (forward_image, bits), forward_s = _timed(_forward, codec, image)
+    (forward_image, bits), forward_s = _timed(_forward, codec, image, latents)
     row.update({"bpp-estimate": bits / pixels, "forward_time": forward_s,
                 "roundtrip": bool(np.array_equal(decoded, forward_image))})
   return row, data, decoded
@@ -117,18 +126,22 @@ def _estimate_image(codec, image):
 
 
 def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
-             progress=True, name=None, model=None):
+             progress=True, name=None, model=None, refine_steps=0, lmbda=None):
   """Evaluates `codec` on the images at `paths` (names relative to `root`).
+
+  refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
 
   save_dir, if given, receives `<name>.lic` (coded mode) and `<name>.png` for each
   image, written atomically. Returns a dict: model identity, `compile_time`,
   `images` (one row per image) and `averages` (the RD point).
   """
   from tqdm import tqdm
+  if estimate and refine_steps:
+    raise ValueError("latent refinement is an encoder option: it needs coded mode")
   run = (lambda image: _estimate_image(codec, image)) if estimate else (
-      lambda image: _code_image(codec, image, check))
+      lambda image: _code_image(codec, image, check, refine_steps, lmbda))
   seen_shapes, compile_s, rows = set(), 0.0, []
-  label = name or codec.arch
+  label = name or codec.arch + (f"+refine{refine_steps}" if refine_steps else "")
   for path in tqdm(paths, desc=f"{label} ({'estimate' if estimate else 'coded'})",
                    unit="img", disable=not progress, leave=False):
     image, notes = image_io.read_image(path)
@@ -159,7 +172,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
         image_io.atomic_write(stem + ".lic", data)
       image_io.write_png(stem + ".png", reconstruction)
   return {"model": model, "name": label, "arch": codec.arch, "model_hash": codec.model_hash,
-          "mode": "estimate" if estimate else "coded", "compile_time": compile_s,
+          "mode": "estimate" if estimate else "coded", "refine_steps": refine_steps,
+          "compile_time": compile_s,
           "images": rows, "averages": average(rows)}
 
 

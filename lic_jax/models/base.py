@@ -16,6 +16,10 @@ class SlicedHyperpriorModel(nn.Module):
     """Forward pass, see `lic_jax.models.slices.forward`."""
     return slices.forward(self, x, rng)
 
+  def forward_latents(self, y, z, rng=None):
+    """The forward pass from latents y and z, see `slices.forward_latents`."""
+    return slices.forward_latents(self, y, z, rng)
+
   def analysis(self, x):
     """(B, H, W, 3) -> y (B, H/16, W/16, M)."""
     return self.g_a(x)

@@ -54,7 +54,13 @@ def forward(model, x, rng=None):
   rounding for y_hat and z_hat (the original's training forward).
   """
   y = model.analysis(x)
-  z = model.hyper_analysis(y)
+  return forward_latents(model, y, model.hyper_analysis(y), rng)
+
+
+def forward_latents(model, y, z, rng=None):
+  """`forward` from given latents y (B, h, w, M) and z (B, h/4, w/4, N) on: the
+  decoder's view of them, with the rates. `forward` passes g_a's and h_a's; the
+  encoder's refinement (`lic_jax.refine`) passes its own."""
   eb_params = model.entropy_bottleneck_params()
   medians = factorized.medians(eb_params)
   z_hat = ste_round(z - medians) + medians
