@@ -17,7 +17,7 @@ import optax
 from lic_jax.training import losses
 
 # Adam's step size on the latents, cosine-decayed to 0 over the steps. On the bundled
-# model and photo, 200 steps: 0.05 decayed beat 0.01 and 0.03 held constant.
+# (stage-3) model and photo, 200 steps: 0.05 decayed beat 0.01 and 0.03 held constant.
 LEARNING_RATE = 0.05
 
 
