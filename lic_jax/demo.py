@@ -22,7 +22,7 @@ REFERENCE = os.environ.get("LIC_JAX_REFERENCE", os.path.join(
 
 
 # The encoder refines the latents of the photo for this many steps (lic_jax.refine):
-# 0.5 dB at 9% fewer bytes for the bundled model and photo, for 45 s on 2 CPU cores.
+# 0.5 dB at 9% fewer bytes for the bundled model and photo, for 30-45 s on 2 CPU cores.
 DEFAULT_REFINE_STEPS = 100
 
 
