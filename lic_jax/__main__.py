@@ -60,7 +60,7 @@ def _steps(text):
 
 
 def main(argv=None):
-  from lic_jax.codec import MAX_PIXELS
+  from lic_jax.bitstream import MAX_PIXELS
   from lic_jax.demo import DEFAULT_REFINE_STEPS
   parser = argparse.ArgumentParser(prog="python -m lic_jax", description=__doc__.split("\n\n")[0])
   commands = parser.add_subparsers(dest="command", required=True)

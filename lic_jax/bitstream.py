@@ -25,6 +25,10 @@ import zlib
 MAGIC = b"LICJ"
 FORMAT_VERSION = 1
 MAX_SIDE = 1 << 16
+# The header states the image size, up to MAX_SIDE squared, and a decoder allocates
+# for it before the first symbol: like Pillow's decompression-bomb limit, decoders
+# refuse larger images unless given a larger max_pixels. 2^26 is 8192x8192.
+MAX_PIXELS = 1 << 26
 MAX_NAME = 32
 _MAX_VARINT_BYTES = 5  # lengths below 2^35
 _CRC = struct.Struct(">I")

@@ -21,11 +21,6 @@ from lic_jax.models import slices
 # Latent strides: y is at 1/16 of the image, z at 1/64; images are padded to this.
 PAD_MULTIPLE = 64
 
-# A stream's header states the image size, up to 65536x65536, and decoding allocates
-# for it before the first symbol: like Pillow's decompression-bomb limit, larger images
-# need an explicit max_pixels. 2^26 is 8192x8192.
-MAX_PIXELS = 1 << 26
-
 SQUEEZE = {"anchor": checkerboard.squeeze_anchor, "nonanchor": checkerboard.squeeze_nonanchor}
 UNSQUEEZE = {"anchor": checkerboard.unsqueeze_anchor,
              "nonanchor": checkerboard.unsqueeze_nonanchor}
@@ -208,7 +203,7 @@ class Codec:
                               z_string, encoder.finish())
     return stream.to_bytes()
 
-  def decompress(self, data, max_pixels=MAX_PIXELS):
+  def decompress(self, data, max_pixels=bitstream.MAX_PIXELS):
     """The bytes of a lic_jax stream -> (H, W, 3) uint8. Raises BitstreamError for
     malformed streams, streams written by another model, and images of more than
     `max_pixels` pixels (a guard against crafted headers; raise it to decode those)."""
