@@ -4,18 +4,21 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
 
   magic        4 bytes  b"LICJ"
   version      1 byte   FORMAT_VERSION
-  arch         1 byte length + ASCII name ("mlicpp", "elic", ...)
+  arch         1 byte length + ASCII name ("mlicpp", "bmshj2018-hyperprior", ...)
   model hash   1 byte length + bytes (a prefix of the sha256 of config and weights)
+  coder        1 byte length + ASCII name of the entropy coder ("tfc-range")
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
-  z length     varint   } unsigned LEB128, shortest form
-  y length     varint   }
-  z string, y string    the range coder's outputs
+  strings      1 byte count, then per string: 1 byte length + ASCII stream name
+               ("z", "y"), and its length as a varint (unsigned LEB128, shortest form)
+  the strings, in that order (the coder's outputs)
   crc32        4 bytes  of everything before it
 
 The CRC makes any corruption (flipped bytes, truncation, a spliced file) an error
-instead of a silently wrong image; the model hash makes a stream decoded with the
-wrong model an error. Every malformed input raises `BitstreamError`.
+instead of a silently wrong image; the model hash and the coder name make a stream
+decoded with the wrong model or coder an error. Every malformed input raises
+`BitstreamError`. Version 1 streams (no coder field, exactly the strings z and y,
+unnamed) are still read.
 """
 import dataclasses
 import numbers
@@ -23,13 +26,16 @@ import struct
 import zlib
 
 MAGIC = b"LICJ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+V1_CODER, V1_STRINGS = "tfc", ("z", "y")
 MAX_SIDE = 1 << 16
 # The header states the image size, up to MAX_SIDE squared, and a decoder allocates
 # for it before the first symbol: like Pillow's decompression-bomb limit, decoders
 # refuse larger images unless given a larger max_pixels. 2^26 is 8192x8192.
 MAX_PIXELS = 1 << 26
 MAX_NAME = 32
+MAX_STRINGS = 16
 _MAX_VARINT_BYTES = 5  # lengths below 2^35
 _CRC = struct.Struct(">I")
 
@@ -38,21 +44,27 @@ class BitstreamError(ValueError):
   """A stream that is not a valid lic_jax stream (or not one for this model)."""
 
 
+def _check_name(value, what):
+  if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME
+          and value.isascii() and value.isprintable()):
+    raise BitstreamError(f"{what} must be 1..{MAX_NAME} printable ASCII characters, "
+                         f"got {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Stream:
-  """A parsed stream. height and width are the original image's, before padding."""
+  """A parsed stream. height and width are the original image's, before padding;
+  strings maps each stream name to its coded bytes, in file order."""
   arch: str
   model_hash: bytes
   height: int
   width: int
-  z_string: bytes
-  y_string: bytes
+  strings: dict
+  coder: str = V1_CODER
 
   def __post_init__(self):
-    if not (isinstance(self.arch, str) and 0 < len(self.arch) <= MAX_NAME
-            and self.arch.isascii() and self.arch.isprintable()):
-      raise BitstreamError(f"arch must be 1..{MAX_NAME} printable ASCII characters, "
-                           f"got {self.arch!r}")
+    _check_name(self.arch, "arch")
+    _check_name(self.coder, "coder")
     if not isinstance(self.model_hash, bytes) or len(self.model_hash) > MAX_NAME:
       raise BitstreamError(f"model_hash must be at most {MAX_NAME} bytes")
     for name in ("height", "width"):
@@ -60,45 +72,53 @@ class Stream:
       if (not isinstance(side, numbers.Integral) or isinstance(side, bool)
           or not 0 < side <= MAX_SIDE):
         raise BitstreamError(f"{name} must be in 1..{MAX_SIDE}, got {side!r}")
-    for name in ("z_string", "y_string"):
-      if not isinstance(getattr(self, name), bytes):
-        raise BitstreamError(f"{name} must be bytes")
+    if not isinstance(self.strings, dict) or len(self.strings) > MAX_STRINGS:
+      raise BitstreamError(f"strings must be a dict of at most {MAX_STRINGS} named strings")
+    for name, string in self.strings.items():
+      _check_name(name, "a string's name")
+      if not isinstance(string, bytes):
+        raise BitstreamError(f"string {name!r} must be bytes")
 
   def header(self):
-    """The bytes before the z string."""
-    arch = self.arch.encode("ascii")
-    return b"".join([
-        MAGIC, bytes([FORMAT_VERSION, len(arch)]), arch,
-        bytes([len(self.model_hash)]), self.model_hash,
-        struct.pack(">HH", self.height - 1, self.width - 1),
-        _varint(len(self.z_string)), _varint(len(self.y_string))])
+    """The bytes before the first string."""
+    fields = [MAGIC, bytes([FORMAT_VERSION]), _short(self.arch.encode("ascii")),
+              _short(self.model_hash), _short(self.coder.encode("ascii")),
+              struct.pack(">HH", self.height - 1, self.width - 1), bytes([len(self.strings)])]
+    for name, string in self.strings.items():
+      fields += [_short(name.encode("ascii")), _varint(len(string))]
+    return b"".join(fields)
 
   def to_bytes(self):
-    body = self.header() + self.z_string + self.y_string
+    body = self.header() + b"".join(self.strings.values())
     return body + _CRC.pack(zlib.crc32(body))
 
   @classmethod
   def from_bytes(cls, data):
     """Parses and checks a whole stream; raises BitstreamError if anything is off."""
-    stream, _ = _parse(data)
+    stream, _, _ = _parse(data)
     return stream
 
 
 def info(data):
   """A dict describing a stream, for `python -m lic_jax info`."""
-  stream, header_bytes = _parse(data)
+  stream, header_bytes, version = _parse(data)
   return {
-      "format_version": FORMAT_VERSION,
+      "format_version": version,
       "arch": stream.arch,
       "model_hash": stream.model_hash.hex(),
+      "coder": stream.coder,
       "height": stream.height,
       "width": stream.width,
       "header_bytes": header_bytes,
-      "z_bytes": len(stream.z_string),
-      "y_bytes": len(stream.y_string),
+      "string_bytes": {name: len(string) for name, string in stream.strings.items()},
       "total_bytes": len(data),
       "bpp": 8 * len(data) / (stream.height * stream.width),
   }
+
+
+def _short(field):
+  """A field of at most 255 bytes, after its length byte."""
+  return bytes([len(field)]) + field
 
 
 def _varint(value):
@@ -141,7 +161,7 @@ class _Reader:
 
 
 def _parse(data):
-  """(Stream, header length) from bytes, with every check of the format."""
+  """(Stream, header length, format version) from bytes, with every check."""
   if not isinstance(data, (bytes, bytearray, memoryview)):
     raise BitstreamError(f"a stream is bytes, got {type(data).__name__}")
   data = bytes(data)
@@ -152,16 +172,25 @@ def _parse(data):
   reader = _Reader(data)
   reader.take(len(MAGIC), "magic bytes")
   version = reader.byte("format version")
-  if version != FORMAT_VERSION:
+  if version not in READ_VERSIONS:
     raise BitstreamError(f"unsupported format version {version}; this lic_jax reads "
-                         f"version {FORMAT_VERSION}")
+                         f"versions {', '.join(map(str, READ_VERSIONS))} (a newer lic_jax "
+                         "may read it)")
   arch = reader.take(reader.byte("arch length"), "arch name")
   model_hash = reader.take(reader.byte("model hash length"), "model hash")
+  coder = reader.take(reader.byte("coder length"), "coder name") if version >= 2 else None
   height, width = struct.unpack(">HH", reader.take(4, "image size"))
-  z_length = reader.varint("z length")
-  y_length = reader.varint("y length")
+  if version >= 2:
+    names = []
+    for _ in range(reader.byte("string count")):
+      names.append(reader.take(reader.byte("string name length"), "string name"))
+      names.append(reader.varint("string length"))
+    names, lengths = names[0::2], names[1::2]
+  else:
+    names, lengths = [n.encode() for n in V1_STRINGS], [reader.varint(f"{n} length")
+                                                         for n in V1_STRINGS]
   header_length = reader.pos
-  expected = header_length + z_length + y_length + _CRC.size
+  expected = header_length + sum(lengths) + _CRC.size
   if len(data) != expected:
     problem = "truncated" if len(data) < expected else "trailing bytes after the"
     raise BitstreamError(f"{problem} stream: {len(data)} bytes where the header "
@@ -170,10 +199,15 @@ def _parse(data):
   if zlib.crc32(body) != crc:
     raise BitstreamError("corrupt stream: checksum mismatch")
   try:
-    arch = arch.decode("ascii")
+    arch, coder = arch.decode("ascii"), (coder or V1_CODER.encode()).decode("ascii")
+    names = [name.decode("ascii") for name in names]
   except UnicodeDecodeError:
-    raise BitstreamError("corrupt stream: arch name is not ASCII") from None
-  z_end = header_length + z_length
-  stream = Stream(arch, model_hash, height + 1, width + 1,
-                  data[header_length:z_end], data[z_end:z_end + y_length])
-  return stream, header_length
+    raise BitstreamError("corrupt stream: a name is not ASCII") from None
+  if len(set(names)) != len(names):
+    raise BitstreamError("corrupt stream: two strings have the same name")
+  strings, start = {}, header_length
+  for name, length in zip(names, lengths):
+    strings[name] = data[start:start + length]
+    start += length
+  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder)
+  return stream, header_length, version

@@ -1,95 +1,73 @@
 """Codec: a model with its weights and CDF tables; forward, compress, decompress.
 
+Orchestration only: loading, padding and cropping, the container. What is coded and
+in which order is the model's latent codec (`lic_jax.latent`); the symbols go
+through a coder (`lic_jax.coder`).
+
 Determinism is what makes this work. The decoder rebuilds every entropy parameter
 from what it has decoded, so the encoder computes them through the very same jitted
-functions (`JittedModel`, one compiled function per stage, slice index and shape) and
-`lic_jax.models.slices.run_slices` drives both. Evaluation-mode `forward` runs through
+functions (`Stages`: one compiled function per model method, static arguments and
+shape) with the latent codec driving both. Evaluation-mode `forward` runs through
 the same functions too, so a decoded image equals forward's x_hat, rounded.
 """
-import functools
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lic_jax import bitstream, checkpoint, image_io, models
-from lic_jax.entropy import checkerboard, factorized, gaussian
-from lic_jax.entropy.tables import Tables
-from lic_jax.models import slices
-
-# Latent strides: y is at 1/16 of the image, z at 1/64; images are padded to this.
-PAD_MULTIPLE = 64
-
-SQUEEZE = {"anchor": checkerboard.squeeze_anchor, "nonanchor": checkerboard.squeeze_nonanchor}
-UNSQUEEZE = {"anchor": checkerboard.unsqueeze_anchor,
-             "nonanchor": checkerboard.unsqueeze_nonanchor}
-
+from lic_jax import bitstream, checkpoint, coder, image_io, latent
+from lic_jax.latent import base as latent_base
+from lic_jax.models import base as model_base
+from lic_jax.models import registry
 
 # XLA's older CPU runtime runs the large convolutions of the transforms about 1.3x
 # faster than the default thunk runtime of JAX 0.5 (Eigen contractions emitted
-# in-line), but the slice steps' small batched matmuls 15x slower; so only the
-# transforms use it. Encoder and decoder still share every slice-step program.
+# in-line), but the entropy parameters' small batched matmuls 15x slower; so only the
+# transforms use it. Encoder and decoder still share every other program.
 TRANSFORM_OPTIONS = {"cpu": {"xla_cpu_use_thunk_runtime": False}}
+TRANSFORM_STAGES = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
 
 
-class JittedModel:
-  """The model's stage methods, each jitted with the parameters as an argument.
+class Stages:
+  """The model's methods, each jitted with the parameters as an argument.
 
-  Has the method surface `slices.forward` and `slices.run_slices` use, so the same
-  loop runs eagerly over these compiled stages in forward, compress and decompress.
+  `stages.name(*args)` calls the model's method (or submodule) `name`; int and str
+  arguments are static (one program per slice index). It has the model's `config`
+  and `latent_codec`, so the latent codecs and `models.base.forward_from_latents`
+  run over it exactly as over the model itself.
   """
 
   def __init__(self, model, params):
     self.config = model.config
-    self._params = params
-    self._eb_params = model.apply({"params": params}, method=type(model).entropy_bottleneck_params)
+    self.latent_codec = model.latent_codec
+    self._model, self._params, self._jitted = model, params, {}
+    self._transform_options = TRANSFORM_OPTIONS.get(jax.default_backend())
 
-    def stage(name, static=(), options=None):
-      method = getattr(type(model), name)
-      fn = jax.jit(lambda p, *args: model.apply({"params": p}, *args, method=method),
-                   static_argnums=tuple(s + 1 for s in static), compiler_options=options)
-      return functools.partial(fn, params)
+  def __getattr__(self, name):
+    if name.startswith("_"):
+      raise AttributeError(name)
+    return lambda *args: self._call(name, args)
 
-    transform_options = TRANSFORM_OPTIONS.get(jax.default_backend())
-    self.analysis = stage("analysis", options=transform_options)
-    self.hyper_analysis = stage("hyper_analysis", options=transform_options)
-    self.hyper_synthesis = stage("hyper_synthesis", options=transform_options)
-    self.synthesis = stage("synthesis", options=transform_options)
-    self.anchor_params = stage("anchor_params", static=(0,))
-    self.nonanchor_params = stage("nonanchor_params", static=(0,))
-    self.finish_slice = stage("finish_slice", static=(0,))
-
-  def entropy_bottleneck_params(self):
-    return self._eb_params
-
-
-@functools.partial(jax.jit, static_argnames="half")
-def half_indexes(scales, scale_table, half):
-  """Scale-table indexes of one checkerboard half: (1, h, w, C) -> (1, h, w/2, C)."""
-  return gaussian.scale_indexes(SQUEEZE[half](scales), scale_table)
+  def _call(self, name, args):
+    static = tuple(i + 1 for i, a in enumerate(args) if isinstance(a, (int, str)))
+    fn = self._jitted.get((name, static))
+    if fn is None:
+      model = self._model
+      fn = jax.jit(
+          lambda p, *a: model.apply({"params": p}, *a,
+                                    method=lambda m, *b: getattr(m, name)(*b)),
+          static_argnums=static,
+          compiler_options=self._transform_options if name in TRANSFORM_STAGES else None)
+      self._jitted[(name, static)] = fn
+    return fn(self._params, *args)
 
 
-@functools.partial(jax.jit, static_argnames="half")
-def half_symbols(y, means, half):
-  """Integer symbols round(y - means) of one half: (1, h, w, C) -> (1, h, w/2, C)."""
-  return gaussian.symbols(SQUEEZE[half](y), SQUEEZE[half](means))
-
-
-@functools.partial(jax.jit, static_argnames="half")
-def dequantize_half(symbols, means, half):
-  """Symbols (1, h, w/2, C) back to values on the full grid, zero off the half."""
-  return UNSQUEEZE[half](symbols.astype(means.dtype) + SQUEEZE[half](means))
-
-
-def pad_image(image):
-  """(H, W, 3) uint8 -> (1, H', W', 3) float32 in [0, 1], H' and W' multiples of 64.
-
-  Edge replication keeps the padding cheap to code.
-  """
+def pad_image(image, multiple):
+  """(H, W, 3) uint8 -> (1, H', W', 3) float32 in [0, 1], H' and W' multiples of
+  `multiple`. Edge replication keeps the padding cheap to code."""
   h, w = image.shape[:2]
-  pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
-  padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+  padded = np.pad(image, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode="edge")
   return jnp.asarray(padded[None].astype(np.float32) / 255.0)
 
 
@@ -110,15 +88,19 @@ class Codec:
   def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse"):
     self.arch = arch
     self.lmbda, self.metric = lmbda, metric
-    self.model = models.build(arch, config)
+    self.model = registry.build(arch, config)
     self.config = self.model.config
+    self.pad_multiple = self.model.pad_multiple
     self.model_hash = model_hash
     self.params = jax.device_put(params)
     self.tables = tables
-    self.y_tables = Tables(tables["y_quantized_cdf"], tables["y_cdf_length"], tables["y_offset"])
-    self.z_tables = Tables(tables["z_quantized_cdf"], tables["z_cdf_length"], tables["z_offset"])
-    self.scale_table = jnp.asarray(tables["y_scale_table"], jnp.float32)
-    self.stages = JittedModel(self.model, self.params)
+    names = [k[:-len("_quantized_cdf")] for k in tables if k.endswith("_quantized_cdf")]
+    self.stream_tables = {
+        name: latent.StreamTables(t.cdf, None if t.scale_table is None
+                                  else jnp.asarray(t.scale_table, jnp.float32))
+        for name, t in latent_base.from_arrays(tables, names).items()}
+    self.coder = coder.get()
+    self.stages = Stages(self.model, self.params)
     self._train_forward = jax.jit(
         lambda p, x, rng: self.model.apply({"params": p}, x, rng))
 
@@ -129,21 +111,23 @@ class Codec:
                lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"))
 
   def forward(self, x, rng=None):
-    """x (B, H, W, 3) float32 in [0, 1], H and W multiples of 64 -> dict with x_hat,
-    y_likelihoods, z_likelihoods (and y_hat). Evaluation mode unless `rng` is given,
-    then training mode (noise and straight-through rounding) in one jitted call."""
+    """x (B, H, W, 3) float32 in [0, 1], H and W multiples of `pad_multiple` -> dict
+    with x_hat, y_hat and the likelihoods of each stream (y_likelihoods, and
+    z_likelihoods with a hyperprior). Evaluation mode unless `rng` is given, then
+    training mode (noise and straight-through rounding) in one jitted call."""
     x = jnp.asarray(x, jnp.float32)
-    if x.ndim != 4 or x.shape[-1] != 3 or x.shape[1] % PAD_MULTIPLE or x.shape[2] % PAD_MULTIPLE:
-      raise ValueError(f"forward takes (B, H, W, 3) with H, W multiples of {PAD_MULTIPLE}, "
+    m = self.pad_multiple
+    if x.ndim != 4 or x.shape[-1] != 3 or x.shape[1] % m or x.shape[2] % m:
+      raise ValueError(f"forward takes (B, H, W, 3) with H, W multiples of {m}, "
                        f"got {x.shape}; use compress() for other sizes")
     if rng is not None:
       return self._train_forward(self.params, x, rng)
-    return slices.forward(self.stages, x)
+    return model_base.forward_from_latents(self.stages, model_base.analyze(self.stages, x))
 
-  def forward_latents(self, y, z):
-    """Evaluation-mode `forward` from latents y and z (as from `latents`): what the
-    decoder reconstructs from their stream, with the rates."""
-    return slices.forward_latents(self.stages, y, z)
+  def forward_latents(self, latents):
+    """Evaluation-mode `forward` from latents (as from `latents`): what the decoder
+    reconstructs from their stream, with the rates."""
+    return model_base.forward_from_latents(self.stages, latents)
 
   def compress(self, image, refine_steps=0, lmbda=None):
     """(H, W, 3) uint8 image (gray, RGBA, 16-bit and floats are converted with a
@@ -156,13 +140,13 @@ class Codec:
     image, notes = image_io.to_rgb8(image)
     for note in notes:
       warnings.warn(f"compress: {note}", stacklevel=2)
-    y, z = self.latents(image, refine_steps, lmbda)
-    return self.compress_latents(y, z, *image.shape[:2])
+    latents = self.latents(image, refine_steps, lmbda)
+    return self.compress_latents(latents, *image.shape[:2])
 
   def latents(self, image, refine_steps=0, lmbda=None):
-    """The latents `compress` codes for an (H, W, 3) uint8 image: y (1, h, w, M) and
-    z (1, h/4, w/4, N) of the image padded to multiples of 64, from g_a and h_a and
-    then refined if refine_steps > 0 (see `compress`)."""
+    """The latents `compress` codes for an (H, W, 3) uint8 image, {"y": y, and side
+    latents such as "z"}, of the image padded to multiples of `pad_multiple`: from
+    the analysis transforms, then refined if refine_steps > 0 (see `compress`)."""
     if not isinstance(refine_steps, int) or refine_steps < 0:
       raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
     lmbda = self.lmbda if lmbda is None else lmbda
@@ -172,42 +156,29 @@ class Codec:
           "does not record the one it was trained for (converted checkpoints do not): "
           "pass lmbda=... (CLI: --lambda), e.g. the lambda of the released weights")
     image, _ = image_io.to_rgb8(image)
-    x = pad_image(image)
-    y = self.stages.analysis(x)
-    z = self.stages.hyper_analysis(y)
+    x = pad_image(image, self.pad_multiple)
+    latents = model_base.analyze(self.stages, x)
     if refine_steps:
       from lic_jax import refine
       height, width = image.shape[:2]
-      y, z = refine.refine_latents(self.model, self.params, x, y, z, height=height,
-                                   width=width, steps=refine_steps, lmbda=float(lmbda),
-                                   metric=self.metric)
-    return y, z
+      latents = refine.refine_latents(self.model, self.params, x, latents, height=height,
+                                      width=width, steps=refine_steps, lmbda=float(lmbda),
+                                      metric=self.metric)
+    return latents
 
-  def compress_latents(self, y, z, height, width):
+  def compress_latents(self, latents, height, width):
     """Codes latents (as from `latents`) of a height x width image -> stream bytes."""
-    from lic_jax.entropy import range_coder
-    stages = self.stages
-    z_symbols, z_hat = self._quantize_z(z)
-    z_string = range_coder.encode(np.asarray(z_symbols), self._z_indexes(z.shape), self.z_tables)
-
-    y_slices = slices.split_slices(y, self.config.slice_widths)
-    encoder = range_coder.Encoder(self.y_tables)
-
-    def quantize(i, half, scales, means):
-      symbols = half_symbols(y_slices[i], means, half)
-      encoder.encode(np.asarray(symbols), np.asarray(half_indexes(scales, self.scale_table, half)))
-      return dequantize_half(symbols, means, half)
-
-    slices.run_slices(stages, stages.hyper_synthesis(z_hat), len(y_slices), quantize)
+    mode = latent.Encode(self.coder, self.stream_tables)
+    self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
     stream = bitstream.Stream(self.arch, bytes.fromhex(self.model_hash), height, width,
-                              z_string, encoder.finish())
+                              mode.strings(), self.coder.name)
     return stream.to_bytes()
 
   def decompress(self, data, max_pixels=bitstream.MAX_PIXELS):
     """The bytes of a lic_jax stream -> (H, W, 3) uint8. Raises BitstreamError for
-    malformed streams, streams written by another model, and images of more than
-    `max_pixels` pixels (a guard against crafted headers; raise it to decode those)."""
-    from lic_jax.entropy import range_coder
+    malformed streams, streams written by another model or coder, and images of more
+    than `max_pixels` pixels (a guard against crafted headers; raise it to decode
+    those)."""
     stream = bitstream.Stream.from_bytes(data)
     if stream.height * stream.width > max_pixels:
       raise bitstream.BitstreamError(
@@ -219,33 +190,16 @@ class Codec:
           f"this stream was written by model {stream.arch} (hash {stream.model_hash.hex()}), "
           f"but the loaded model is {self.arch} (hash {self.model_hash}); decode it with "
           "the model that wrote it")
-    padded_h = stream.height + (-stream.height % PAD_MULTIPLE)
-    padded_w = stream.width + (-stream.width % PAD_MULTIPLE)
-    z_shape = (1, padded_h // 64, padded_w // 64, self.config.N)
-    z_symbols = range_coder.decode(stream.z_string, self._z_indexes(z_shape), self.z_tables)
-    z_hat = self._dequantize_z(jnp.asarray(z_symbols.reshape(z_shape)))
-    stages = self.stages
-    decoder = range_coder.Decoder(stream.y_string, self.y_tables)
-
-    def quantize(i, half, scales, means):
-      symbols = decoder.decode(np.asarray(half_indexes(scales, self.scale_table, half)))
-      return dequantize_half(jnp.asarray(symbols), means, half)
-
-    y_hat = slices.run_slices(stages, stages.hyper_synthesis(z_hat),
-                              len(self.config.slice_widths), quantize)
-    decoder.finish()
-    return to_uint8(stages.synthesis(y_hat), stream.height, stream.width)
-
-  def _quantize_z(self, z):
-    medians = factorized.medians(self.stages.entropy_bottleneck_params())
-    symbols = jnp.round(z - medians).astype(jnp.int32)
-    return symbols, self._dequantize_z(symbols)
-
-  def _dequantize_z(self, symbols):
-    medians = factorized.medians(self.stages.entropy_bottleneck_params())
-    return symbols.astype(jnp.float32) + medians
-
-  @staticmethod
-  def _z_indexes(shape):
-    """The CDF index of z is its channel."""
-    return np.broadcast_to(np.arange(shape[-1], dtype=np.int32), shape)
+    if stream.coder != self.coder.name:
+      raise bitstream.BitstreamError(
+          f"this stream was coded with the entropy coder {stream.coder!r}, which this "
+          f"lic_jax does not have (it has {self.coder.name!r})")
+    m = self.pad_multiple
+    x_shape = jax.ShapeDtypeStruct(
+        (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
+        jnp.float32)
+    y_shape = jax.eval_shape(self.stages.analysis, x_shape)
+    mode = latent.Decode(self.coder, self.stream_tables, stream.strings)
+    y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
+    mode.finish()
+    return to_uint8(self.stages.synthesis(y_hat), stream.height, stream.width)

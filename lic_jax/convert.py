@@ -1,15 +1,21 @@
-"""Released PyTorch checkpoints -> lic_jax parameters.
+"""PyTorch state dicts -> lic_jax parameters, through each model's converter rules.
 
 A state-dict key names a module path and a tensor. The module path maps to the Flax
 path by one rule, a numeric index joins its parent (`g_a.analysis_transform.0.conv1`
 -> `g_a/analysis_transform_0/conv1`), because lic_jax's modules are named after the
-PyTorch ones. The tensor maps by the table below, which is also where every layout
+PyTorch ones. The tensor maps by `_convert_tensor`, which is also where every layout
 change happens (PyTorch OIHW / (out, in) -> Flax HWIO / (in, out)).
 
-Buffers that are constants of the architecture (GDN pedestals, lower bounds, the
-relative position index, ...) are checked against the values lic_jax assumes, and
-the compressai CDF tables are carried over as they are. Every key must be used and
-every parameter filled; anything else is a `ConversionError` naming the keys.
+Which model a state dict is, and its config, each registered model says
+(`lic_jax.models.registry.Converter`); so does a model's own key renames and
+constant buffers. Buffers that are constants of the architecture (GDN pedestals,
+lower bounds, the bottleneck's target, ...) are checked against the values lic_jax
+assumes, and the compressai CDF tables are carried over as they are. Every key must
+be used and every parameter filled; anything else is a `ConversionError` naming the
+keys.
+
+Three key styles of compressai's EntropyBottleneck are read: <= 1.2.4
+(`_matrix0`), >= 1.2.5 (`matrices.0`) and the zoo's published files (`_matrices.0`).
 """
 import math
 import re
@@ -18,38 +24,33 @@ import jax
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from lic_jax import models
 from lic_jax.entropy import factorized, gaussian
-from lic_jax.nn.attention import relative_position_index
-
-ARCHS = ("mlicpp", "mlicpp-old", "elic")
+from lic_jax.models import registry
 
 
 class ConversionError(ValueError):
   """The checkpoint cannot be converted; the message says why and what to do."""
 
 
-# compressai >= 1.2.5 names of the entropy bottleneck's density parameters.
-_EB_NEW_NAMES = re.compile(r"^entropy_bottleneck\.(matrices|biases|factors)\.(\d+)$")
-_EB_OLD_NAMES = re.compile(r"^entropy_bottleneck\._(matrix|bias|factor)(\d+)$")
-_EB_SINGULAR = {"matrices": "matrix", "biases": "bias", "factors": "factor"}
-
-# CDF tables carried to the model directory as they are: state-dict key -> table name.
-TABLE_KEYS = {
-    "entropy_bottleneck._quantized_cdf": "z_quantized_cdf",
-    "entropy_bottleneck._cdf_length": "z_cdf_length",
-    "entropy_bottleneck._offset": "z_offset",
-    "gaussian_conditional._quantized_cdf": "y_quantized_cdf",
-    "gaussian_conditional._cdf_length": "y_cdf_length",
-    "gaussian_conditional._offset": "y_offset",
-    "gaussian_conditional.scale_table": "y_scale_table",
+# The entropy bottleneck's density parameters in the three key styles; the first is
+# the one lic_jax converts from.
+_EB_STYLES = {
+    "compressai <= 1.2.4": re.compile(r"^entropy_bottleneck\._(matrix|bias|factor)(\d+)$"),
+    "compressai >= 1.2.5": re.compile(r"^entropy_bottleneck\.(matrices|biases|factors)\.(\d+)$"),
+    "CompressAI zoo files": re.compile(
+        r"^entropy_bottleneck\._(matrices|biases|factors)\.(\d+)$"),
 }
+_EB_SINGULAR = {"matrices": "matrix", "biases": "bias", "factors": "factor"}
 
 _PEDESTAL = (2.0 ** -18) ** 2
 
 
-def _expected_buffer(key, config):
+def _expected_buffer(key, config, converter):
   """The value a constant buffer must hold, or None if `key` is not one."""
+  if converter.constants is not None:
+    value = converter.constants(key, config)
+    if value is not None:
+      return value
   if key.endswith("beta_reparam.pedestal") or key.endswith("gamma_reparam.pedestal"):
     return np.array([_PEDESTAL])
   if key.endswith("beta_reparam.lower_bound.bound"):
@@ -63,8 +64,6 @@ def _expected_buffer(key, config):
   if key == "entropy_bottleneck.target":
     target = math.log(2 / factorized.TAIL_MASS - 1)
     return np.array([-target, 0.0, target])
-  if key.endswith("relative_position_index"):
-    return relative_position_index(config.window)
   return None
 
 
@@ -81,7 +80,7 @@ def flax_path(module_path):
 
 def _convert_tensor(key, value):
   """(flax path, array) for a parameter tensor, with the layout change it needs."""
-  eb = _EB_OLD_NAMES.match(key)
+  eb = _EB_STYLES["compressai <= 1.2.4"].match(key)
   if eb:
     return ("entropy_bottleneck", f"{eb.group(1)}_{eb.group(2)}"), value
   module, _, name = key.rpartition(".")
@@ -100,60 +99,47 @@ def _convert_tensor(key, value):
 
 
 def normalize_keys(state_dict):
-  """Strips a DataParallel `module.` prefix and renames compressai >= 1.2.5 entropy
-  bottleneck keys to the <= 1.2.4 names of the released files."""
-  out = {}
+  """Strips a DataParallel `module.` prefix and renames the entropy bottleneck's keys
+  to the compressai <= 1.2.4 style. A file mixing key styles is refused."""
+  out, styles = {}, {}
   for key, value in state_dict.items():
     if key.startswith("module."):
       key = key[len("module."):]
-    match = _EB_NEW_NAMES.match(key)
-    if match:
-      key = f"entropy_bottleneck._{_EB_SINGULAR[match.group(1)]}{match.group(2)}"
+    for style, pattern in _EB_STYLES.items():
+      match = pattern.match(key)
+      if match:
+        styles.setdefault(style, []).append(key)
+        name = _EB_SINGULAR.get(match.group(1), match.group(1))
+        key = f"entropy_bottleneck._{name}{match.group(2)}"
+    if key in out:
+      raise ConversionError(f"two checkpoint keys both mean {key!r}")
     out[key] = value
+  if len(styles) > 1:
+    raise ConversionError(
+        "the entropy bottleneck's keys mix styles; a checkpoint is written in one: "
+        + "; ".join(f"{style}: {', '.join(sorted(keys)[:3])}" for style, keys in styles.items()))
   return out
 
 
 def detect_arch(state_dict):
-  """'mlicpp', 'mlicpp-old' or 'elic' from which keys exist.
-
-  ELIC's local context is a plain conv (`local_context.0.weight`) and its g_a ends in
-  a conv at index 13; MLIC++'s local context is attention (`...qkv_proj`), its g_a ends
-  at index 6.
-  """
-  if "local_context.0.weight" in state_dict and (
-      "g_a.analysis_transform.13.weight" in state_dict):
-    return "elic"
-  if "g_a.analysis_transform.6.weight" not in state_dict or (
-      "local_context.0.qkv_proj.weight" not in state_dict):
-    raise ConversionError("the state dict has neither the MLIC++ layout (g_a.analysis_transform"
-                          ".6.weight, local_context.0.qkv_proj.weight) nor the ELIC layout "
-                          "(g_a.analysis_transform.13.weight, local_context.0.weight)")
-  return "mlicpp-old" if "g_s.synthesis_transform.0.skip.weight" in state_dict else "mlicpp"
+  """The name of the one registered model whose converter recognizes the keys."""
+  found = [spec.name for spec in registry.specs()
+           if spec.converter is not None and spec.converter.recognize(state_dict)]
+  if len(found) == 1:
+    return found[0]
+  if found:
+    raise ConversionError(f"the keys fit several models ({', '.join(found)}); pass --arch")
+  expected = "; ".join(f"{spec.name}: {', '.join(spec.converter.signature)}"
+                       for spec in registry.specs() if spec.converter is not None)
+  raise ConversionError("the state dict is none of the registered models; each one's "
+                        f"identifying keys: {expected}")
 
 
 def infer_config(arch, state_dict):
-  """The config from tensor shapes. MLIC++: N, M, slice_num, window, heads; ELIC: N, M
-  and the slice widths (the input channels of each `local_context.{i}` conv)."""
+  """The config of `arch` from the tensor shapes, by its converter's rule."""
   try:
-    slice_num = 1 + max(int(m.group(1)) for m in
-                        (re.match(r"local_context\.(\d+)\.", k) for k in state_dict) if m)
-    if arch == "elic":
-      # ELIC's `quant` is a training choice not stored in the weights; 'ste' is the
-      # released models' setting.
-      return models.ELICConfig(
-          N=int(state_dict["g_a.analysis_transform.0.weight"].shape[0]),
-          M=int(state_dict["g_a.analysis_transform.13.weight"].shape[0]),
-          slice_widths=tuple(int(state_dict[f"local_context.{i}.weight"].shape[1])
-                             for i in range(slice_num)))
-    table = state_dict["local_context.0.relative_position_table"]
-    return models.MLICPlusPlusConfig(
-        N=int(state_dict["g_a.analysis_transform.0.conv1.weight"].shape[0]),
-        M=int(state_dict["g_a.analysis_transform.6.weight"].shape[0]),
-        slice_num=slice_num,
-        old=arch == "mlicpp-old",
-        window=int(round((math.sqrt(table.shape[0]) + 1) / 2)),
-        local_heads=int(table.shape[1]))
-  except (KeyError, ValueError, IndexError) as e:
+    return registry.get(arch).converter.infer_config(state_dict)
+  except (KeyError, ValueError, IndexError, AttributeError) as e:
     raise ConversionError(f"cannot infer the {arch} config from the checkpoint: missing or "
                           f"malformed {e}") from e
 
@@ -161,22 +147,37 @@ def infer_config(arch, state_dict):
 def convert_state_dict(state_dict, arch="auto"):
   """numpy state dict -> (arch, config, params, tables). Strict: see module doc."""
   state_dict = normalize_keys(state_dict)
-  detected = detect_arch(state_dict)
   if arch == "auto":
-    arch = detected
-  elif arch != detected:
-    raise ConversionError(f"--arch {arch} was asked for, but the keys are those of {detected}")
+    arch = detect_arch(state_dict)
+  else:
+    try:
+      spec = registry.get(arch)
+    except registry.UnknownModelError as e:
+      raise ConversionError(str(e)) from None
+    if spec.converter is None:
+      raise ConversionError(f"{arch} has no converter rules (no released checkpoints)")
+    if not spec.converter.recognize(state_dict):
+      missing = [k for k in spec.converter.signature if k not in state_dict]
+      found = detect_arch(state_dict) if not missing else None
+      raise ConversionError(
+          f"--arch {arch} was asked for, but the keys are not {arch}'s: "
+          + (f"{arch} has {', '.join(missing)}" if missing else f"they are {found}'s")
+          + f" (the checkpoint's modules: {_describe(state_dict)}); drop --arch to detect it")
+  spec = registry.get(arch)
+  converter = spec.converter
+  if converter.rename is not None:
+    state_dict = {converter.rename(k): v for k, v in state_dict.items()}
   config = infer_config(arch, state_dict)
-  model = models.build(arch, config)
+  model = spec.build(config)
   expected = flatten_dict(jax.eval_shape(model.init, jax.random.PRNGKey(0),
                                          np.zeros((1, 64, 64, 3), np.float32))["params"])
 
   params, tables, unused, bad_values = {}, {}, [], []
   for key, value in state_dict.items():
-    if key in TABLE_KEYS:
-      tables[TABLE_KEYS[key]] = value
+    if key in converter.tables:
+      tables[converter.tables[key]] = value
       continue
-    constant = _expected_buffer(key, config)
+    constant = _expected_buffer(key, config, converter)
     if constant is not None:
       if value.shape != constant.shape or not np.allclose(value, constant, rtol=1e-6, atol=0):
         bad_values.append(key)
@@ -201,12 +202,18 @@ def convert_state_dict(state_dict, arch="auto"):
                     + ", ".join(missing))
   if bad_values:
     problems.append("unexpected shapes or constant values: " + ", ".join(bad_values))
-  absent_tables = sorted(k for k, v in TABLE_KEYS.items() if v not in tables)
+  absent_tables = sorted(k for k, v in converter.tables.items() if v not in tables)
   if absent_tables:
     problems.append("missing entropy-coder buffers: " + ", ".join(absent_tables))
   if problems:
     raise ConversionError("cannot convert this checkpoint:\n  " + "\n  ".join(problems))
   return arch, config, unflatten_dict(params), tables
+
+
+def _describe(state_dict):
+  """The first few top-level module names of a state dict, for error messages."""
+  heads = sorted({k.split(".")[0] for k in state_dict})
+  return ", ".join(heads[:8]) + (", ..." if len(heads) > 8 else "")
 
 
 def load_torch_state_dict(path):

@@ -28,13 +28,13 @@ DEFAULT_REFINE_STEPS = 100
 
 def psnr(a, b):
   """PSNR in dB between two uint8 images."""
-  from lic_jax.evaluation import metrics
+  from lic_jax import metrics
   return metrics.psnr_uint8(a, b)
 
 
 def ms_ssim(a, b):
   """MS-SSIM (pytorch_msssim's definition) between two uint8 (H, W, 3) images."""
-  from lic_jax.evaluation import metrics
+  from lic_jax import metrics
   x = a[None].astype(np.float32) / 255.0
   y = b[None].astype(np.float32) / 255.0
   return float(metrics.ms_ssim(x, y)[0])

@@ -14,25 +14,24 @@ import functools
 import jax
 import optax
 
-from lic_jax.training import losses
+from lic_jax import losses
 
 # Adam's step size on the latents, cosine-decayed to 0 over the steps. On the bundled
 # (stage-3) model and photo, 200 steps: 0.05 decayed beat 0.01 and 0.03 held constant.
 LEARNING_RATE = 0.05
 
 
-def refine_latents(model, params, x, y, z, *, height, width, steps, lmbda, metric="mse",
+def refine_latents(model, params, x, latents, *, height, width, steps, lmbda, metric="mse",
                    seed=0):
-  """Latents (y, z) that lower this image's rate-distortion loss; same shapes.
+  """Latents that lower this image's rate-distortion loss; same dict and shapes.
 
   model, params: the model and its weights; x (1, H, W, 3) the padded image in
-  [0, 1]; y (1, H/16, W/16, M) and z (1, H/64, W/64, N) the latents to start from
-  (g_a's and h_a's); height, width: the image's size before padding, the pixels that
-  count. The loss is training's (`lic_jax.training.losses`, with `lmbda` and
+  [0, 1]; latents: {"y": ..., "z": ...} to start from (the analysis transforms');
+  height, width: the image's size before padding, the pixels that
+  count. The loss is training's (`lic_jax.losses`, with `lmbda` and
   `metric`): uniform noise for the rates, straight-through rounding for the
   reconstruction.
   """
-  latents = (y, z)
   opt_state = _optimizer(steps).init(latents)
   rng = jax.random.PRNGKey(seed)
   for _ in range(steps):  # one compiled step in a Python loop: XLA's CPU backend
@@ -51,7 +50,7 @@ def _optimizer(steps):
                    donate_argnames=("latents", "opt_state"))
 def _step(model, params, x, latents, opt_state, rng, *, height, width, steps, lmbda, metric):
   def loss(latents):
-    out = model.apply({"params": params}, *latents, rng, method=type(model).forward_latents)
+    out = model.apply({"params": params}, latents, rng, method=type(model).forward_latents)
     out = dict(out, x_hat=out["x_hat"][:, :height, :width])
     return losses.per_image_terms(out, x[:, :height, :width], lmbda, metric)["loss"].sum()
 

@@ -14,7 +14,6 @@ from lic_jax.ops import lower_bound
 
 SCALE_BOUND = 0.11
 LIKELIHOOD_BOUND = 1e-9
-TAIL_MASS = 1e-9
 SCALE_TABLE_RANGE = (0.11, 256.0, 64)
 
 

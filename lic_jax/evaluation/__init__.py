@@ -1,9 +1,9 @@
-"""Rate-distortion evaluation: metrics, datasets, the evaluation loop, reports.
+"""Rate-distortion evaluation: datasets, the evaluation loop, reports.
 
-    from lic_jax.evaluation import metrics, datasets, runner, report, bdrate, plots
+    from lic_jax.evaluation import datasets, runner, report, bdrate, plots
 
-metrics   PSNR and MS-SSIM in JAX (MS-SSIM differentiable, batched NHWC, equal to
-          pytorch_msssim), plus exact 8-bit PSNR for reports
+(PSNR and MS-SSIM are in `lic_jax.metrics`.)
+
 datasets  Kodak (find, download, verify) and folder datasets
 runner    one codec over a list of images: real bitstreams, timings, round-trip check
 report    CompressAI-style JSON, curves, BD-rates against published anchors, tables

@@ -10,7 +10,7 @@ import io
 import numpy as np
 
 from lic_jax import image_io
-from lic_jax.evaluation import metrics
+from lic_jax import metrics
 
 
 def plot_rd(curves, anchors, path, title):

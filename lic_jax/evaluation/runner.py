@@ -35,7 +35,7 @@ import numpy as np
 
 from lic_jax import bitstream, checkpoint, image_io
 from lic_jax.codec import PAD_MULTIPLE, pad_image, to_uint8
-from lic_jax.evaluation import metrics
+from lic_jax import metrics
 
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
 AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",

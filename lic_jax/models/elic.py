@@ -8,21 +8,24 @@ two checkerboard halves (anchors, then non-anchors). The entropy parameters of a
 come from the hyperprior, for slices > 0 from a channel context over all earlier
 slices, and for non-anchors also from a local context: an ordinary 5x5 conv over the
 slice's decoded anchors (zero at non-anchor positions, so the conv needs no mask).
-Unlike MLIC++ there is no latent residual prediction, so `finish_slice` is the identity.
-All activations are ReLU.
+Unlike MLIC++ there is no latent residual prediction. All activations are ReLU.
 
-The three methods `anchor_params`, `nonanchor_params` and `finish_slice` are the slice
-step: `lic_jax.models.slices` runs them for forward, compress and decompress alike.
+`anchor_params` and `nonanchor_params` are the slice step, which the latent codec
+(`Hyperprior(ChannelGroups(Checkerboard))`) runs for forward, compress and
+decompress alike.
 """
 import dataclasses
 import functools
+import re
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from lic_jax.entropy.factorized import EntropyBottleneck
-from lic_jax.models.base import SlicedHyperpriorModel
+from lic_jax.latent import ChannelGroups, Checkerboard, Hyperprior
+from lic_jax.models import registry
+from lic_jax.models.base import HyperpriorModel
 from lic_jax.nn.layers import (AttentionBlock, Conv2d, ConvStack, ConvTranspose2d,
                                ResidualBottleneck, Sequential)
 
@@ -124,9 +127,15 @@ def local_context(width):
   return Conv2d(2 * width, 5)
 
 
-class ELIC(SlicedHyperpriorModel):
+class ELIC(HyperpriorModel):
   """ELIC. Tensors are NHWC; y has M channels at 1/16, z has N at 1/64 resolution."""
   config: ELICConfig
+
+  @property
+  def latent_codec(self):
+    """z first, then the channel slices, each in two checkerboard halves."""
+    return Hyperprior(ChannelGroups(self.config.slice_widths,
+                                    Checkerboard(finish=None)))
 
   def setup(self):
     c = self.config
@@ -157,7 +166,7 @@ class ELIC(SlicedHyperpriorModel):
     scales, means = jnp.split(params, 2, axis=-1)
     return scales, means, contexts
 
-  def nonanchor_params(self, i, anchor_hat, hyper, previous, contexts):
+  def nonanchor_params(self, i, hyper, previous, anchor_hat, contexts):
     """The non-anchor (scales, means) of slice i from its decoded anchors (B, h, w, C_i),
     zero at non-anchors; the anchors are returned unchanged (no LRP in ELIC)."""
     local = self.local_context[i](anchor_hat)
@@ -166,6 +175,34 @@ class ELIC(SlicedHyperpriorModel):
     scales, means = jnp.split(params, 2, axis=-1)
     return anchor_hat, scales, means
 
-  def finish_slice(self, i, y_hat_slice, hyper, previous):
-    """The identity: ELIC has no latent residual prediction."""
-    return y_hat_slice
+
+# ---- registration -------------------------------------------------------------------
+# ELIC's local context is a plain conv and its g_a ends in a conv at index 13.
+_SIGNATURE = ("g_a.analysis_transform.13.weight", "local_context.0.weight")
+
+
+def _infer_config(sd):
+  """N, M and the slice widths (the input channels of each `local_context.{i}`).
+  `quant` is a training choice not stored in the weights; 'ste' is the released
+  models' setting."""
+  slice_num = 1 + max(int(m.group(1)) for m in
+                      (re.match(r"local_context\.(\d+)\.", k) for k in sd) if m)
+  return ELICConfig(
+      N=int(sd["g_a.analysis_transform.0.weight"].shape[0]),
+      M=int(sd["g_a.analysis_transform.13.weight"].shape[0]),
+      slice_widths=tuple(int(sd[f"local_context.{i}.weight"].shape[1])
+                         for i in range(slice_num)))
+
+
+registry.register(registry.ModelSpec(
+    name="elic", config=ELICConfig, module=ELIC,
+    # "small" halves the transforms and each uneven group.
+    presets={"full": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
+             "small": {"N": 96, "M": 160, "slice_widths": (8, 8, 16, 32, 96)},
+             "test-small": {"N": 32, "M": 64, "slice_widths": (8, 8, 16, 32)}},
+    converter=registry.Converter(
+        recognize=lambda sd: all(k in sd for k in _SIGNATURE), infer_config=_infer_config,
+        signature=_SIGNATURE),
+    anchor="elic",
+    description="ELIC (He et al. 2022), JiangWeibeta/ELIC's released weights"))
+

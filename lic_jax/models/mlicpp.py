@@ -9,17 +9,23 @@ global intra-slice attention over the decoded anchors. Latent residual predictio
 then corrects the rounding error of each half.
 
 The three methods `anchor_params`, `nonanchor_params` and `finish_slice` are the slice
-step: `lic_jax.models.slices` runs them for forward, compress and decompress alike.
+step, which the latent codec (`Hyperprior(ChannelGroups(Checkerboard))`) runs for
+forward, compress and decompress alike.
 """
 import dataclasses
+import math
+import re
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from lic_jax.entropy import checkerboard
 from lic_jax.entropy.factorized import EntropyBottleneck
-from lic_jax.models.base import SlicedHyperpriorModel
-from lic_jax.nn.attention import LinearGlobalInterContext, LinearGlobalIntraContext, LocalContext
+from lic_jax.latent import ChannelGroups, Checkerboard, Hyperprior
+from lic_jax.models import registry
+from lic_jax.models.base import HyperpriorModel
+from lic_jax.nn.attention import (LinearGlobalInterContext, LinearGlobalIntraContext, LocalContext,
+                                  relative_position_index)
 from lic_jax.nn.layers import (ConvStack, Conv2d, ResidualBlock, ResidualBlockUpsample,
                                ResidualBlockWithStride, gelu, subpel_conv)
 
@@ -105,9 +111,15 @@ def lrp_widths(in_dim, out_dim, old):
   return (224, 128, out_dim)
 
 
-class MLICPlusPlus(SlicedHyperpriorModel):
+class MLICPlusPlus(HyperpriorModel):
   """MLIC++. Tensors are NHWC; y has M channels at 1/16, z has N at 1/64 resolution."""
   config: MLICPlusPlusConfig
+
+  @property
+  def latent_codec(self):
+    """z first, then the channel slices, each in two checkerboard halves."""
+    return Hyperprior(ChannelGroups(self.config.slice_widths,
+                                    Checkerboard(finish="finish_slice")))
 
   def setup(self):
     c = self.config
@@ -147,7 +159,7 @@ class MLICPlusPlus(SlicedHyperpriorModel):
     scales, means = jnp.split(params, 2, axis=-1)
     return scales, means, contexts
 
-  def nonanchor_params(self, i, anchor_hat, hyper, previous, contexts):
+  def nonanchor_params(self, i, hyper, previous, anchor_hat, contexts):
     """Adds LRP to the decoded anchors (zero at non-anchors) and returns them with
     the non-anchor (scales, means)."""
     anchor_hat = anchor_hat + checkerboard.anchor(self._lrp(self.lrp_anchor[i], hyper, previous,
@@ -160,7 +172,7 @@ class MLICPlusPlus(SlicedHyperpriorModel):
     scales, means = jnp.split(params, 2, axis=-1)
     return anchor_hat, scales, means
 
-  def finish_slice(self, i, y_hat_slice, hyper, previous):
+  def finish_slice(self, i, hyper, previous, y_hat_slice):
     """Adds LRP to the decoded non-anchors of slice i."""
     lrp = self._lrp(self.lrp_nonanchor[i], hyper, previous, y_hat_slice)
     return y_hat_slice + checkerboard.nonanchor(lrp)
@@ -168,3 +180,53 @@ class MLICPlusPlus(SlicedHyperpriorModel):
   def _lrp(self, module, hyper, previous, current):
     hyper_means = jnp.split(hyper, 2, axis=-1)[1]
     return 0.5 * jnp.tanh(module(jnp.concatenate([hyper_means, previous, current], -1)))
+
+
+# ---- registration -------------------------------------------------------------------
+# The released keys: g_a ends in a conv at index 6, the local context is window
+# attention; the 2023-09 models' synthesis block 0 has a 1x1 skip.
+_SIGNATURE = ("g_a.analysis_transform.6.weight", "local_context.0.qkv_proj.weight")
+_OLD_SIGNATURE = "g_s.synthesis_transform.0.skip.weight"
+
+
+def _recognize(old):
+  return lambda sd: all(k in sd for k in _SIGNATURE) and (_OLD_SIGNATURE in sd) == old
+
+
+def _infer_config(old):
+  def infer(sd):
+    slice_num = 1 + max(int(m.group(1)) for m in
+                        (re.match(r"local_context\.(\d+)\.", k) for k in sd) if m)
+    table = sd["local_context.0.relative_position_table"]
+    return MLICPlusPlusConfig(
+        N=int(sd["g_a.analysis_transform.0.conv1.weight"].shape[0]),
+        M=int(sd["g_a.analysis_transform.6.weight"].shape[0]),
+        slice_num=slice_num, old=old,
+        window=int(round((math.sqrt(table.shape[0]) + 1) / 2)),
+        local_heads=int(table.shape[1]))
+  return infer
+
+
+def _constants(key, config):
+  if key.endswith("relative_position_index"):
+    return relative_position_index(config.window)
+  return None
+
+
+for _name, _old in (("mlicpp", False), ("mlicpp-old", True)):
+  registry.register(registry.ModelSpec(
+      name=_name, config=MLICPlusPlusConfig, module=MLICPlusPlus,
+      # "small" halves the transforms and keeps slices of 32 channels (the global
+      # inter-slice attention has slice_ch * i / 32 heads); "test-small" is the
+      # reference fixtures' size.
+      presets={"full": {"N": 192, "M": 320, "slice_num": 10, "old": _old},
+               "small": {"N": 96, "M": 160, "slice_num": 5, "old": _old},
+               "test-small": ({"N": 32, "M": 64, "slice_num": 2, "old": True} if _old
+                              else {"N": 32, "M": 96, "slice_num": 3})},
+      converter=registry.Converter(
+          recognize=_recognize(_old), infer_config=_infer_config(_old),
+          signature=_SIGNATURE + ((_OLD_SIGNATURE,) if _old else ()), constants=_constants),
+      anchor="mlicpp",
+      description=("MLIC++, the 2023-09 released weights' classes" if _old else
+                   "MLIC++ (Jiang & Wang 2023), the 2024-04 released weights")))
+

@@ -30,7 +30,8 @@ import optax
 
 from lic_jax import checkpoint, models
 from lic_jax.entropy import factorized, gaussian, tables
-from lic_jax.training import input_pipeline, losses, sharding, writers
+from lic_jax import losses
+from lic_jax.training import input_pipeline, sharding, writers
 from lic_jax.training import state as state_lib
 
 

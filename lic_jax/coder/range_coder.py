@@ -1,4 +1,4 @@
-"""Range coding of integer symbols with CDF tables (tensorflow-compression's coder).
+"""tensorflow-compression's range coder behind the `lic_jax.coder` interface.
 
 The only module of lic_jax that imports TensorFlow, lazily, on the first symbol
 coded, with its GPUs hidden (JAX owns the accelerator) and its logging silenced.
@@ -202,6 +202,20 @@ class Decoder:
     if not bool(ops.entropy_decode_finalize(self._handle).numpy()):
       raise BitstreamError("corrupt or truncated stream: the range decoder did not end "
                            "where the coded symbols did")
+
+
+class RangeCoder:
+  """The `lic_jax.coder.Coder` of this module."""
+  name = "tfc"
+
+  def encoder(self, tables):
+    return Encoder(tables)
+
+  def decoder(self, data, tables):
+    return Decoder(data, tables)
+
+
+RANGE_CODER = RangeCoder()
 
 
 def encode(symbols, indexes, tables):

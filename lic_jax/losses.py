@@ -26,11 +26,11 @@ def _bits_per_image(likelihoods):
 def _ms_ssim_per_image(x_hat, x):
   """MS-SSIM of each image, (B, H, W, 3) -> (B,), data range 1.
 
-  Uses `lic_jax.evaluation.metrics.ms_ssim`, imported here so that MSE training never
+  Uses `lic_jax.metrics.ms_ssim`, imported here so that MSE training never
   needs it. Each image is scored alone, which works whether that function returns one
   value per batch or one per image.
   """
-  from lic_jax.evaluation.metrics import ms_ssim
+  from lic_jax.metrics import ms_ssim
   return jax.vmap(lambda a, b: jnp.mean(ms_ssim(a[None], b[None])))(x_hat, x)
 
 

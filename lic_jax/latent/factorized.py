@@ -1,0 +1,23 @@
+"""Factorized prior: a latent coded with a learned per-channel density (Ballé et al.
+2018's "entropy bottleneck"), no context. The CDF table row of a symbol is its channel.
+"""
+import dataclasses
+
+from lic_jax.entropy import tables
+from lic_jax.latent.base import ALL, Factorized, LatentCodec, StreamTables
+
+
+@dataclasses.dataclass(frozen=True)
+class FactorizedPrior(LatentCodec):
+  """module: the model's `lic_jax.entropy.factorized.EntropyBottleneck` attribute;
+  name: the stream ("z" under a hyperprior, "y" alone)."""
+  module: str = "entropy_bottleneck"
+  name: str = "z"
+
+  def code(self, stages, mode, y, context=(), latents=None):
+    """y (B, h, w, C) -> (y_hat, {name: likelihoods})."""
+    y_hat, likelihoods = mode(self.name, y, Factorized(getattr(stages, self.module)()), ALL)
+    return y_hat, {self.name: likelihoods}
+
+  def tables(self, params):
+    return {self.name: StreamTables(tables.factorized_tables(params[self.module]))}
