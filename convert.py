@@ -1,6 +1,7 @@
-"""Convert a released PyTorch MLIC++ / ELIC checkpoint into a lic_jax model directory.
+"""Convert a PyTorch checkpoint (MLIC++, ELIC, CompressAI's zoo, any registered model)
+into a lic_jax model directory.
 
-    python convert.py mlicpp.pth.tar [--out DIR] [--arch auto|mlicpp|mlicpp-old|elic]
+    python convert.py CKPT [--out DIR] [--arch auto|NAME]
 
 Needs torch (pip install '.[convert]'); the checkpoint is read with
 torch.load(weights_only=True), which never runs pickled code.
@@ -17,26 +18,33 @@ def main(argv=None):
   parser.add_argument("--out", help="output directory (default: the checkpoint's name "
                       "without extension, beside it)")
   parser.add_argument("--arch", default="auto",
-                      choices=("auto", "mlicpp", "mlicpp-old", "elic"),
-                      help="model class; auto-detected from the keys by default")
+                      help="a registered model name (the README's models table); "
+                      "auto-detected from the keys and shapes by default")
   parser.add_argument("--overwrite", action="store_true",
                       help="replace --out if it exists")
   args = parser.parse_args(argv)
 
   from lic_jax import checkpoint, convert
+  from lic_jax.models import registry
   out = args.out or os.path.join(
       os.path.dirname(os.path.abspath(args.checkpoint)),
       os.path.basename(args.checkpoint).split(".pth")[0] + "_lic_jax")
   try:
     state_dict = convert.load_torch_state_dict(args.checkpoint)
     arch, config, params, tables = convert.convert_state_dict(state_dict, args.arch)
+    extra = {"source": os.path.basename(args.checkpoint)}
+    qualities = registry.get(arch).zoo_qualities(config)
+    if qualities:  # the zoo's configs repeat across qualities: the shapes tell a range
+      extra["zoo"] = {"name": arch, "qualities": qualities}
     meta = checkpoint.save(out, arch, config, params, tables, overwrite=args.overwrite,
-                           extra={"source": os.path.basename(args.checkpoint)})
+                           extra=extra)
   except (convert.ConversionError, checkpoint.ModelDirError) as e:
     print(f"convert.py: error: {e}", file=sys.stderr)
     return 1
   print(f"arch:       {arch}")
   print(f"config:     {meta['config']}")
+  if "zoo" in meta:
+    print(f"zoo:        {arch}, quality {' or '.join(map(str, meta['zoo']['qualities']))}")
   print(f"parameters: {meta['num_params']:,}")
   print(f"model hash: {meta['model_hash']}")
   print(f"written:    {os.path.abspath(out)}")

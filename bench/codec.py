@@ -1,6 +1,6 @@
 """Compress and decompress time and peak memory of a full-size model, 768x512 image.
 
-    python bench/codec.py [--arch mlicpp|mlicpp-old|elic] [--runs 5] [--op both|compress|decompress]
+    python bench/codec.py [--arch NAME] [--preset full|q8|...] [--runs 5] [--op both|compress|decompress]
 
 First call (compile + run) shown apart from the median of `--runs` later calls. Run
 one --op per process to read each operation's own peak RSS. Peak RSS is counted, as
@@ -16,13 +16,15 @@ from common import (machine, peak_rss_gib, random_codec, reset_peak_rss, rss_gib
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--arch", default="mlicpp")
+  parser.add_argument("--arch", default="mlicpp", help="any registered model name")
+  parser.add_argument("--preset", default="full",
+                      help="the model's preset: full, small, or a zoo quality q1..q8")
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--op", default="both", choices=("both", "compress", "decompress"))
   args = parser.parse_args()
-  codec = random_codec(args.arch)
+  codec = random_codec(args.arch, args.preset)
   image = test_image()
-  print(f"{args.arch} full size, 768x512 image, {machine()}")
+  print(f"{args.arch} {args.preset} ({codec.config}), 768x512 image, {machine()}")
   print(f"RSS after load {rss_gib():.2f} GiB")
   data = codec.compress(image)
   print(f"stream {len(data)} bytes = {8 * len(data) / image[..., 0].size:.3f} bpp "

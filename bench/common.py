@@ -10,16 +10,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lic_jax import models  # noqa: E402
 from lic_jax.codec import Codec  # noqa: E402
 from lic_jax.entropy.factorized import EntropyBottleneck  # noqa: E402
-from lic_jax.training import loop  # noqa: E402
 
-FULL_CONFIGS = {
-    "mlicpp": {"N": 192, "M": 320, "slice_num": 10},
-    "mlicpp-old": {"N": 192, "M": 320, "slice_num": 10, "old": True},
-    "elic": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
-}
+from lic_jax.models import registry  # noqa: E402
+from lic_jax.training import checkpointing, trainer  # noqa: E402
 
 
 def random_params(model, seed=0):
@@ -28,7 +23,7 @@ def random_params(model, seed=0):
   op by op leaves a gigabyte of small executables behind. The entropy bottleneck gets
   its own init, as its quantiles set the z tables.
   """
-  shapes = loop.param_shapes(model)
+  shapes = trainer.param_shapes(model)
   rng = np.random.default_rng(seed)
 
   def draw(leaf):
@@ -36,21 +31,24 @@ def random_params(model, seed=0):
     return rng.normal(0, fan_in ** -0.5, leaf.shape).astype(leaf.dtype)
   params = jax.tree_util.tree_map(draw, shapes)
   if "entropy_bottleneck" in params:
-    bottleneck = EntropyBottleneck(model.config.N)
+    bottleneck = EntropyBottleneck(shapes["entropy_bottleneck"]["quantiles"].shape[0])
     params["entropy_bottleneck"] = jax.device_get(
         bottleneck.init(jax.random.PRNGKey(seed))["params"])
   return params
 
 
-def random_codec(arch, seed=0):
-  """A full-size Codec with random weights and the tables computed from them.
+def random_codec(arch, preset="full", seed=0):
+  """A Codec of a registered model at a preset (default: its full size) with random
+  weights and the tables computed from them.
 
   Speed does not depend on the weights' values; rates do (random weights write far
   more symbols than trained ones, so coding times are an upper bound).
   """
-  config = FULL_CONFIGS[arch]
-  params = random_params(models.build(arch, config), seed)
-  return Codec(arch, config, params, loop.model_tables(params), "0" * 16)
+  spec = registry.get(arch)
+  model = spec.build(spec.make_config(preset))
+  params = random_params(model, seed)
+  tables = checkpointing.model_tables(model, params)
+  return Codec(arch, model.config, params, tables, "0" * 16)
 
 
 def test_image(height=512, width=768, seed=0):

@@ -15,12 +15,14 @@ from common import machine, peak_rss_gib, random_codec, test_image, timed
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--arch", default="mlicpp")
+  parser.add_argument("--arch", default="mlicpp", help="any registered model name")
+  parser.add_argument("--preset", default="full",
+                      help="the model's preset: full, small, or a zoo quality q1..q8")
   parser.add_argument("--runs", type=int, default=5)
   args = parser.parse_args()
-  codec = random_codec(args.arch)
+  codec = random_codec(args.arch, args.preset)
   x = jax.numpy.asarray(test_image()[None] / 255.0, jax.numpy.float32)
-  print(f"{args.arch} full size, 1x512x768x3, {machine()}")
+  print(f"{args.arch} {args.preset} ({codec.config}), 1x512x768x3, {machine()}")
   first, median, times = timed(lambda: codec.forward(x)["x_hat"], args.runs)
   print(f"staged forward:     compile+run {first:.2f} s, then median {median:.3f} s "
         f"of {args.runs} ({', '.join(f'{t:.3f}' for t in times)})")

@@ -116,6 +116,13 @@ def info(data):
   }
 
 
+def _ascii(field, what):
+  try:
+    return field.decode("ascii")
+  except UnicodeDecodeError:
+    raise BitstreamError(f"corrupt stream: the {what} is not ASCII") from None
+
+
 def _short(field):
   """A field of at most 255 bytes, after its length byte."""
   return bytes([len(field)]) + field
@@ -198,11 +205,9 @@ def _parse(data):
   body, (crc,) = data[:-_CRC.size], _CRC.unpack(data[-_CRC.size:])
   if zlib.crc32(body) != crc:
     raise BitstreamError("corrupt stream: checksum mismatch")
-  try:
-    arch, coder = arch.decode("ascii"), (coder or V1_CODER.encode()).decode("ascii")
-    names = [name.decode("ascii") for name in names]
-  except UnicodeDecodeError:
-    raise BitstreamError("corrupt stream: a name is not ASCII") from None
+  arch = _ascii(arch, "arch name")
+  coder = _ascii(coder, "coder name") if coder is not None else V1_CODER
+  names = [_ascii(name, "string name") for name in names]
   if len(set(names)) != len(names):
     raise BitstreamError("corrupt stream: two strings have the same name")
   strings, start = {}, header_length

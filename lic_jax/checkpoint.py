@@ -51,7 +51,10 @@ def save(directory, arch, config, params, tables, extra=None, overwrite=False):
                         "or remove it first")
   config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
   params = jax.tree_util.tree_map(np.asarray, params)
+  from lic_jax.models import registry
   meta = {"format_version": FORMAT_VERSION, "arch": arch, "config": config,
+          # Where the model is defined, so that loading imports a user's own model.
+          "module": registry.get(arch).module.__module__,
           "model_hash": model_hash(arch, config, params),
           "num_params": int(sum(np.size(p) for p in jax.tree_util.tree_leaves(params))),
           **(extra or {})}

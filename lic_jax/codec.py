@@ -41,13 +41,22 @@ class Stages:
   def __init__(self, model, params):
     self.config = model.config
     self.latent_codec = model.latent_codec
-    self._model, self._params, self._jitted = model, params, {}
+    self._model, self._params, self._jitted, self._shapes = model, params, {}, {}
     self._transform_options = TRANSFORM_OPTIONS.get(jax.default_backend())
 
   def __getattr__(self, name):
     if name.startswith("_"):
       raise AttributeError(name)
     return lambda *args: self._call(name, args)
+
+  def output_shape(self, name, *shapes):
+    """The output ShapeDtypeStruct(s) of method `name` for inputs of these shapes,
+    cached: the decoder needs the latents' shapes, and tracing a full-size transform
+    for them costs a tenth of a second or more every time."""
+    key = (name, tuple((tuple(s.shape), s.dtype) for s in shapes))
+    if key not in self._shapes:
+      self._shapes[key] = jax.eval_shape(getattr(self, name), *shapes)
+    return self._shapes[key]
 
   def _call(self, name, args):
     static = tuple(i + 1 for i, a in enumerate(args) if isinstance(a, (int, str)))
@@ -63,7 +72,7 @@ class Stages:
     return fn(self._params, *args)
 
 
-def pad_image(image, multiple):
+def pad_image(image, multiple=64):
   """(H, W, 3) uint8 -> (1, H', W', 3) float32 in [0, 1], H' and W' multiples of
   `multiple`. Edge replication keeps the padding cheap to code."""
   h, w = image.shape[:2]
@@ -85,10 +94,11 @@ class Codec:
   `compress(..., refine_steps=K)`.
   """
 
-  def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse"):
+  def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse",
+               module=None):
     self.arch = arch
     self.lmbda, self.metric = lmbda, metric
-    self.model = registry.build(arch, config)
+    self.model = registry.get(arch, module).build(config)
     self.config = self.model.config
     self.pad_multiple = self.model.pad_multiple
     self.model_hash = model_hash
@@ -108,7 +118,8 @@ class Codec:
   def from_dir(cls, directory):
     meta, params, tables = checkpoint.load(directory)
     return cls(meta["arch"], meta["config"], params, tables, meta["model_hash"],
-               lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"))
+               lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"),
+               module=meta.get("module"))
 
   def forward(self, x, rng=None):
     """x (B, H, W, 3) float32 in [0, 1], H and W multiples of `pad_multiple` -> dict
@@ -198,7 +209,7 @@ class Codec:
     x_shape = jax.ShapeDtypeStruct(
         (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
         jnp.float32)
-    y_shape = jax.eval_shape(self.stages.analysis, x_shape)
+    y_shape = self.stages.output_shape("analysis", x_shape)
     mode = latent.Decode(self.coder, self.stream_tables, stream.strings)
     y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
     mode.finish()

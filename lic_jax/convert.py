@@ -157,12 +157,14 @@ def convert_state_dict(state_dict, arch="auto"):
     if spec.converter is None:
       raise ConversionError(f"{arch} has no converter rules (no released checkpoints)")
     if not spec.converter.recognize(state_dict):
-      missing = [k for k in spec.converter.signature if k not in state_dict]
-      found = detect_arch(state_dict) if not missing else None
+      try:
+        what = f"they are {detect_arch(state_dict)}'s"
+      except ConversionError:
+        missing = [k for k in spec.converter.signature if k not in state_dict]
+        what = f"{arch}'s {', '.join(missing or spec.converter.signature)} do not fit"
       raise ConversionError(
-          f"--arch {arch} was asked for, but the keys are not {arch}'s: "
-          + (f"{arch} has {', '.join(missing)}" if missing else f"they are {found}'s")
-          + f" (the checkpoint's modules: {_describe(state_dict)}); drop --arch to detect it")
+          f"--arch {arch} was asked for, but the keys are not {arch}'s: {what} (the "
+          f"checkpoint's modules: {_describe(state_dict)}); drop --arch to detect it")
   spec = registry.get(arch)
   converter = spec.converter
   if converter.rename is not None:

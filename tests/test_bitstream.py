@@ -11,11 +11,21 @@ from lic_jax.bitstream import BitstreamError, Stream
 HASH = bytes(range(8))
 
 
-def sample(**changes):
+def sample(z_string=b"z" * 130, y_string=bytes(range(256)) * 20, **changes):
   fields = dict(arch="mlicpp", model_hash=HASH, height=512, width=768,
-                z_string=b"z" * 130, y_string=bytes(range(256)) * 20)
+                strings={"z": z_string, "y": y_string})
   fields.update(changes)
   return Stream(**fields)
+
+
+def version1(stream):
+  """`stream` in format version 1 (no coder; the z and y strings, unnamed)."""
+  arch = stream.arch.encode()
+  z, y = stream.strings["z"], stream.strings["y"]
+  body = b"".join([b"LICJ\x01", bytes([len(arch)]), arch, bytes([len(stream.model_hash)]),
+                   stream.model_hash, struct.pack(">HH", stream.height - 1, stream.width - 1),
+                   bitstream._varint(len(z)), bitstream._varint(len(y)), z, y])
+  return with_crc(body)
 
 
 def with_crc(body):
@@ -29,6 +39,8 @@ def with_crc(body):
     sample(height=65536, width=65536, arch="elic", model_hash=b""),
     sample(y_string=b"\x00" * 300_000, model_hash=bytes(32)),
     sample(height=np.int64(7), width=np.int32(9)),
+    sample(strings={"y": b"only y"}, coder="another-coder"),
+    sample(strings={f"s{k}": bytes([k]) * k for k in range(16)}),
 ])
 def test_round_trip(stream):
   data = stream.to_bytes()
@@ -40,20 +52,30 @@ def test_header_is_small_and_info_describes_it():
   stream = sample()
   data = stream.to_bytes()
   info = bitstream.info(data)
-  # magic 4, version 1, arch 1+6, hash 1+8, size 4, lengths 2+2; then a 4-byte crc
-  assert info["header_bytes"] == len(stream.header()) == 29
-  assert len(data) == 29 + 130 + 5120 + 4
+  # magic 4, version 1, arch 1+6, hash 1+8, coder 1+3, size 4, string count 1,
+  # names 2+2 and lengths 2+2; then a 4-byte crc
+  assert info["header_bytes"] == len(stream.header()) == 38
+  assert len(data) == 38 + 130 + 5120 + 4
   assert info == {
-      "format_version": 1, "arch": "mlicpp", "model_hash": HASH.hex(),
-      "height": 512, "width": 768, "header_bytes": 29, "z_bytes": 130, "y_bytes": 5120,
+      "format_version": 2, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
+      "height": 512, "width": 768, "header_bytes": 38, "string_bytes": {"z": 130, "y": 5120},
       "total_bytes": len(data), "bpp": 8 * len(data) / (512 * 768)}
+
+
+def test_version_1_streams_are_read():
+  stream = sample()
+  data = version1(stream)
+  assert Stream.from_bytes(data) == stream
+  info = bitstream.info(data)
+  assert info["format_version"] == 1 and info["header_bytes"] == 29
+  assert info["string_bytes"] == {"z": 130, "y": 5120}
 
 
 @pytest.mark.parametrize("data, message", [
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic"),
     (b"LIC", "truncated"),
-    (b"LICJ\x02" + bytes(40), "version"),
+    (b"LICJ\x03" + bytes(40), "version"),
     (b"LICJ\x00" + bytes(40), "version"),
 ])
 def test_malformed_header(data, message):
@@ -80,19 +102,31 @@ def test_trailing_garbage():
       Stream.from_bytes(data + extra)
 
 
-def test_lengths_inconsistent_with_data():
+def _strings_header(z_length, y_length):
+  """A header whose two string entries state these length fields (raw bytes)."""
   header = sample(z_string=b"zz", y_string=b"yyyy").header()
-  assert header.endswith(b"\x02\x04")  # the two length varints
-  for lengths in (b"\x03\x04", b"\x02\x03", b"\x7f\x7f", b"\xff\xff\xff\xff\x0f\x04"):
-    body = header[:-2] + lengths + b"zzyyyy"
+  assert header.endswith(b"\x01z\x02\x01y\x04")  # name, length; name, length
+  return header[:-6] + b"\x01z" + z_length + b"\x01y" + y_length
+
+
+def test_lengths_inconsistent_with_data():
+  for z_length, y_length in ((b"\x03", b"\x04"), (b"\x02", b"\x03"), (b"\x7f", b"\x7f"),
+                             (b"\xff\xff\xff\xff\x0f", b"\x04")):
+    body = _strings_header(z_length, y_length) + b"zzyyyy"
     with pytest.raises(BitstreamError):
       Stream.from_bytes(with_crc(body))
 
 
 def test_non_canonical_varint():
-  header = sample(z_string=b"zz", y_string=b"yyyy").header()
-  body = header[:-2] + b"\x82\x00\x04" + b"zzyyyy"  # 2 written in two bytes
+  body = _strings_header(b"\x82\x00", b"\x04") + b"zzyyyy"  # 2 written in two bytes
   with pytest.raises(BitstreamError, match="shortest"):
+    Stream.from_bytes(with_crc(body))
+
+
+def test_duplicate_string_names():
+  header = sample(z_string=b"zz", y_string=b"yyyy").header()
+  body = header[:-6] + b"\x01y\x02\x01y\x04" + b"zzyyyy"
+  with pytest.raises(BitstreamError, match="same name"):
     Stream.from_bytes(with_crc(body))
 
 
@@ -107,7 +141,8 @@ def test_valid_checksum_but_bad_arch():
 @pytest.mark.parametrize("changes", [
     dict(height=0), dict(width=0), dict(height=65537), dict(width=1 << 20), dict(height=2.0), dict(width=True),
     dict(arch=""), dict(arch="x" * 33), dict(arch="é"), dict(model_hash=bytes(33)),
-    dict(model_hash="00ff"), dict(z_string="z"),
+    dict(model_hash="00ff"), dict(z_string="z"), dict(coder=""), dict(coder="é"),
+    dict(strings={"": b""}), dict(strings={f"s{k}": b"" for k in range(17)}), dict(strings=[b""]),
 ])
 def test_absurd_fields_rejected(changes):
   with pytest.raises(BitstreamError):

@@ -23,11 +23,10 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, bounded, nhwc, reference_outputs
-from lic_jax import bitstream, image_io
-from lic_jax import codec as codec_lib
+from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
 from lic_jax.codec import pad_image, to_uint8
-from lic_jax.models import slices
+from lic_jax.latent.hyperprior import Hyperprior
 
 # ELIC compiles fastest of the three small fixtures (measured: ~95 s for all six
 # sizes below against ~135 s for mlicpp_old_small), and its four uneven slices
@@ -69,43 +68,73 @@ def synthetic_image(height, width, seed=0):
 
 @contextlib.contextmanager
 def recording_y_hat():
-  """Records the y_hat every `run_slices` call returns (forward, compress, decompress
-  all call it through the module attribute), in call order."""
+  """Records the y_hat the models' top latent codec (a Hyperprior for all three
+  fixtures) returns, in call order: forward, compress and decompress all run it."""
   calls = []
-  original = slices.run_slices
+  original = Hyperprior.code
 
-  def run_and_record(*args, **kwargs):
-    y_hat = original(*args, **kwargs)
+  def code_and_record(self, *args, **kwargs):
+    y_hat, likelihoods = original(self, *args, **kwargs)
     calls.append(np.asarray(y_hat))
-    return y_hat
-  slices.run_slices = run_and_record
+    return y_hat, likelihoods
+  Hyperprior.code = code_and_record
   try:
     yield calls
   finally:
-    slices.run_slices = original
+    Hyperprior.code = original
+
+
+class RecordingCoder:
+  """The codec's coder, keeping the (symbols, indexes) of every encode call."""
+
+  def __init__(self, coder):
+    self.coder, self.name, self.calls = coder, coder.name, []
+
+  def encoder(self, tables):
+    inner, calls = self.coder.encoder(tables), self.calls
+
+    class Encoder:
+      def encode(self, symbols, indexes):
+        calls.append((np.array(symbols), np.array(indexes)))
+        inner.encode(symbols, indexes)
+
+      def finish(self):
+        return inner.finish()
+    return Encoder()
+
+
+class TracingEncode(latent.Encode):
+  """Encode, keeping each call's stream name, latent, distribution and positions."""
+
+  def __init__(self, *args):
+    super().__init__(*args)
+    self.calls = []
+
+  def __call__(self, name, y, dist, positions=latent.ALL):
+    self.calls.append((name, y, dist, positions))
+    return super().__call__(name, y, dist, positions)
 
 
 def encoder_trace(codec, x):
-  """What Codec.compress hands the range coder, through the codec's own functions:
-  z symbols and, per coded y symbol in coding order, index, symbol, scale and y - mean
-  (flattened in the PyTorch order)."""
-  stages = codec.stages
-  y = stages.analysis(jnp.asarray(x))
-  z = stages.hyper_analysis(y)
-  z_symbols, z_hat = codec._quantize_z(z)
-  y_slices = slices.split_slices(y, codec.config.slice_widths)
-  parts = []
-
-  def quantize(i, half, scales, means):
-    squeeze = codec_lib.SQUEEZE[half]
-    symbols = codec_lib.half_symbols(y_slices[i], means, half)
-    parts.append((nchw_flat(codec_lib.half_indexes(scales, codec.scale_table, half)),
-                  nchw_flat(symbols), nchw_flat(squeeze(scales)),
-                  nchw_flat(squeeze(y_slices[i] - means))))
-    return codec_lib.dequantize_half(symbols, means, half)
-  slices.run_slices(stages, stages.hyper_synthesis(z_hat), len(y_slices), quantize)
+  """What Codec.compress hands the range coder, through the codec's own latent codec
+  and coder: z symbols and, per coded y symbol in coding order, index, symbol, scale
+  and y - mean (flattened in the PyTorch order)."""
+  coder = RecordingCoder(codec.coder)
+  mode = TracingEncode(coder, codec.stream_tables)
+  y = codec.stages.analysis(jnp.asarray(x))
+  codec.model.latent_codec.code(codec.stages, mode, y)
+  assert len(coder.calls) == len(mode.calls)
+  z_symbols, parts = None, []
+  for (name, y_part, dist, positions), (symbols, indexes) in zip(mode.calls, coder.calls):
+    if name == "z":
+      z_symbols = symbols.reshape(y_part.shape)
+      continue
+    parts.append((nchw_flat(indexes.reshape(positions.squeeze(y_part).shape)),
+                  nchw_flat(symbols.reshape(positions.squeeze(y_part).shape)),
+                  nchw_flat(positions.squeeze(dist.scales)),
+                  nchw_flat(positions.squeeze(y_part - dist.means))))
   indexes, symbols, scales, residuals = (np.concatenate(p) for p in zip(*parts))
-  return {"z_symbols": np.asarray(z_symbols).transpose(0, 3, 1, 2), "indexes": indexes,
+  return {"z_symbols": z_symbols.transpose(0, 3, 1, 2), "indexes": indexes,
           "symbols": symbols, "scales": scales, "residuals": residuals}
 
 
@@ -116,10 +145,9 @@ def recorded_scales_and_residuals(name, num_slices):
   scales, residuals = [], []
   for k in range(num_slices):
     y, s, m = (jnp.asarray(nhwc(ref[f"fwd:gaussian_conditional@{k}:in{j}"])) for j in range(3))
-    for half in ("anchor", "nonanchor"):
-      squeeze = codec_lib.SQUEEZE[half]
-      scales.append(nchw_flat(squeeze(s)))
-      residuals.append(nchw_flat(squeeze(y - m)))
+    for positions in (latent.ANCHOR, latent.NONANCHOR):
+      scales.append(nchw_flat(positions.squeeze(s)))
+      residuals.append(nchw_flat(positions.squeeze(y - m)))
   return np.concatenate(scales), np.concatenate(residuals)
 
 
@@ -147,7 +175,7 @@ def test_symbols_and_indexes_match_pytorch(name, codecs):
 
   want_indexes, want_symbols = ref["compress:y_indexes"], ref["compress:y_symbols"]
   assert ours["indexes"].shape == want_indexes.shape == want_symbols.shape
-  table = np.asarray(codec.scale_table, np.float64)
+  table = np.asarray(codec.stream_tables["y"].scale_table, np.float64)
   rec_scales, rec_residuals = recorded_scales_and_residuals(name, len(codec.config.slice_widths))
   # The recorded hook tensors line up with the recorded coder input.
   assert np.array_equal(np.round(rec_residuals).astype(np.int32), want_symbols)
@@ -307,7 +335,7 @@ def test_file_rate_matches_the_likelihoods(coded):
   file_bits = 8 * len(data)
   pixels = height * width
   print(f"{height}x{width}: file {len(data)} bytes = {file_bits / pixels:.4f} bpp (y "
-        f"{info['y_bytes']} B, z {info['z_bytes']} B, header+crc {container_bits // 8} B); "
+        f"{info['string_bytes']['y']} B, z {info['string_bytes']['z']} B, header+crc {container_bits // 8} B); "
         f"likelihood estimate {estimate_bits / pixels:.4f} bpp; coded/estimated payload "
         f"{(file_bits - container_bits) / estimate_bits:.5f}")
   assert file_bits <= 1.01 * estimate_bits + container_bits
@@ -337,6 +365,7 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   height, width = image.shape[:2]
   data = codec.compress(image)
   stream = Stream.from_bytes(data)
+  z_string, y_string = stream.strings["z"], stream.strings["y"]
   rng = np.random.default_rng(2024)
 
   def flipped(blob, lo=0, hi=None):
@@ -346,10 +375,8 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
 
   def resealed(**changes):
     """A stream with a valid container (header, lengths and CRC) around bad payloads."""
-    fields = dict(arch=stream.arch, model_hash=stream.model_hash, height=height,
-                  width=width, z_string=stream.z_string, y_string=stream.y_string)
-    fields.update(changes)
-    return Stream(**fields).to_bytes()
+    strings = {**stream.strings, **changes}
+    return Stream(stream.arch, stream.model_hash, height, width, strings, stream.coder).to_bytes()
 
   cases = {
       "empty": [b""],
@@ -357,15 +384,18 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
       "truncated at tenths": [data[:len(data) * k // 10] for k in range(1, 10)],
       "200 byte flips": [flipped(data) for _ in range(200)],
       # Behind a valid CRC the range decoder itself sees the damage.
-      "resealed y flips": [resealed(y_string=flipped(stream.y_string)) for _ in range(40)],
-      "resealed z flips": [resealed(z_string=flipped(stream.z_string)) for _ in range(10)],
-      "resealed y truncated": [resealed(y_string=stream.y_string[:len(stream.y_string) * k // 10])
-                               for k in range(10)],
-      "resealed z truncated": [resealed(z_string=stream.z_string[:len(stream.z_string) * k // 10])
-                               for k in range(10)],
-      "resealed swapped strings": [resealed(z_string=stream.y_string, y_string=stream.z_string)],
+      "resealed y flips": [resealed(y=flipped(y_string)) for _ in range(40)],
+      "resealed z flips": [resealed(z=flipped(z_string)) for _ in range(10)],
+      "resealed y truncated": [resealed(y=y_string[:len(y_string) * k // 10]) for k in range(10)],
+      "resealed z truncated": [resealed(z=z_string[:len(z_string) * k // 10]) for k in range(10)],
+      "resealed swapped strings": [resealed(z=y_string, y=z_string)],
+      # The container names its strings: a missing or extra one is refused.
+      "missing string": [Stream(stream.arch, stream.model_hash, height, width, {"z": z_string},
+                                stream.coder).to_bytes()],
+      "extra string": [resealed(x=b"\x00")],
   }
-  must_raise = {"empty", "wrong magic", "truncated at tenths", "200 byte flips"}
+  must_raise = {"empty", "wrong magic", "truncated at tenths", "200 byte flips",
+                "missing string", "extra string"}
   report, slowest = [], 0.0
   for kind, blobs in cases.items():
     outcomes = []
@@ -389,16 +419,21 @@ def test_streams_from_another_model_are_refused(codecs):
   # Same arch, other weights: only the hash differs.
   stream = Stream.from_bytes(target.compress(fixture_image("mlicpp_small")))
   foreign = Stream(stream.arch, bytes(len(stream.model_hash)), stream.height, stream.width,
-                   stream.z_string, stream.y_string).to_bytes()
+                   stream.strings, stream.coder).to_bytes()
   with pytest.raises(BitstreamError, match="hash"):
     target.decompress(foreign)
+  # Same model, another entropy coder.
+  other_coder = Stream(stream.arch, stream.model_hash, stream.height, stream.width,
+                       stream.strings, "other-coder").to_bytes()
+  with pytest.raises(BitstreamError, match="coder"):
+    target.decompress(other_coder)
 
 
 def test_streams_of_huge_images_need_max_pixels(size_codec):
   """A crafted header can claim 65536x65536; decoding would allocate for that first."""
   stream = Stream.from_bytes(size_codec.compress(fixture_image(SIZE_MODEL)))
-  huge = Stream(stream.arch, stream.model_hash, 65536, 65536, stream.z_string,
-                stream.y_string).to_bytes()
+  huge = Stream(stream.arch, stream.model_hash, 65536, 65536, stream.strings,
+                stream.coder).to_bytes()
   assert _decode_outcome(size_codec, huge, 65536, 65536)[0] == "error"
   with pytest.raises(BitstreamError, match="max_pixels"):
     size_codec.decompress(huge)

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO, converted, reference_path, state_dict
 from lic_jax import convert
+from lic_jax.models import registry
 
 
 def manifest_state_dict(name):
@@ -16,10 +17,11 @@ def manifest_state_dict(name):
   values the converter checks for the architecture's constant buffers."""
   with open(reference_path(name)) as f:
     manifest = json.load(f)
-  config = convert.models.MLICPlusPlusConfig(window=5)
+  spec = registry.get("mlicpp")
+  config = spec.make_config("full")
   out = {}
   for key, entry in manifest["state_dict"].items():
-    constant = convert._expected_buffer(key, config)
+    constant = convert._expected_buffer(key, config, spec.converter)
     if constant is not None:
       out[key] = constant.astype(entry["dtype"])
     else:
@@ -57,6 +59,25 @@ def test_key_variants_are_accepted():
   _, _, reference, _ = converted("mlicpp_old_small")
   leaves = convert.jax.tree_util.tree_leaves
   assert all(np.array_equal(a, b) for a, b in zip(leaves(params), leaves(reference)))
+
+
+def test_mixed_key_styles_are_refused_with_the_keys_named():
+  sd = state_dict("mlicpp_old_small")
+  sd["entropy_bottleneck.matrices.1"] = sd.pop("entropy_bottleneck._matrix1")
+  with pytest.raises(convert.ConversionError, match="mix styles") as error:
+    convert.convert_state_dict(sd)
+  assert "entropy_bottleneck.matrices.1" in str(error.value)
+  assert "compressai <= 1.2.4: entropy_bottleneck._bias0" in str(error.value)
+
+
+def test_every_registered_converter_is_found_by_the_registry():
+  """Auto-detection tries every registered model; each fixture is recognised by
+  exactly its own (the recognisers are disjoint on these files)."""
+  for name, arch in (("mlicpp_small", "mlicpp"), ("mlicpp_old_small", "mlicpp-old"),
+                     ("elic_small", "elic")):
+    sd = convert.normalize_keys(state_dict(name))
+    assert [spec.name for spec in registry.specs()
+            if spec.converter and spec.converter.recognize(sd)] == [arch]
 
 
 def test_missing_and_extra_keys_are_named():

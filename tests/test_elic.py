@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 
 from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
-from lic_jax import convert
+from lic_jax import convert, latent
 from lic_jax.entropy import checkerboard, factorized, gaussian
-from lic_jax.models import elic, slices
+from lic_jax.models import elic, registry
 from lic_jax.models.elic import ELIC, ELICConfig
 from lic_jax.nn.layers import ConvTranspose2d
 
@@ -72,7 +72,7 @@ def recorded_calls(ref, phase="fwd"):
 def test_config_from_checkpoint(small):
   assert small["arch"] == "elic"
   assert small["config"] == ELICConfig(N=32, M=64, slice_widths=(8, 8, 16, 32), quant="ste")
-  assert set(small["tables"]) == set(convert.TABLE_KEYS.values())
+  assert set(small["tables"]) == set(registry.get("elic").converter.tables.values())
 
 
 def test_config_validation():
@@ -119,7 +119,7 @@ def _standalone(path, small):
     return via_model(lambda m, x: getattr(m, name)[i](x))
   if path == "entropy_bottleneck":
     def entropy_bottleneck(z):
-      eb = model.apply({"params": params}, method=ELIC.entropy_bottleneck_params)
+      eb = params["entropy_bottleneck"]
       medians = factorized.medians(eb)
       z_hat = jnp.round(z - medians) + medians
       return [z_hat, factorized.likelihood(eb, z_hat)]
@@ -211,27 +211,25 @@ def test_symbols_and_indexes_match_compress(small):
   fixture has one such scale, at 6e-8; see the reference README)."""
   model, params, ref = small["model"], small["params"], small["ref"]
   config, table = small["config"], np.asarray(small["tables"]["y_scale_table"])
-  squeeze = {"anchor": checkerboard.squeeze_anchor, "nonanchor": checkerboard.squeeze_nonanchor}
 
   def flat(a):  # PyTorch's order: (1, C, h, w/2) flattened.
     return jnp.transpose(a, (0, 3, 1, 2)).ravel()
 
   def coding_order(module, x):
-    y = module.analysis(x)
-    eb = module.entropy_bottleneck_params()
-    medians = factorized.medians(eb)
-    z_hat = jnp.round(module.hyper_analysis(y) - medians) + medians
-    y_slices = slices.split_slices(y, config.slice_widths)
     symbols, indexes, recorded_scales = [], [], []
+    evaluation = latent.Likelihoods()
 
-    def quantize(i, half, scales, means):
-      symbols.append(flat(gaussian.symbols(squeeze[half](y_slices[i]), squeeze[half](means))))
-      indexes.append(flat(gaussian.scale_indexes(squeeze[half](scales), table)))
-      recorded_scales.append(flat(squeeze[half](ref[f"fwd:gaussian_conditional@{i}:in1"])))
-      mask = slices.HALVES[half]
-      return mask(jnp.round(mask(y_slices[i]) - mask(means)) + mask(means))
+    def record(name, y, dist, positions=latent.ALL):
+      """A mode that notes what compress would code for y, and rounds as it does."""
+      if name == "y":
+        i = len(symbols) // 2  # two halves per slice
+        squeeze = positions.squeeze
+        symbols.append(flat(jnp.round(squeeze(y) - squeeze(dist.means)).astype(jnp.int32)))
+        indexes.append(flat(gaussian.scale_indexes(squeeze(dist.scales), table)))
+        recorded_scales.append(flat(squeeze(ref[f"fwd:gaussian_conditional@{i}:in1"])))
+      return evaluation(name, y, dist, positions)
 
-    slices.run_slices(module, module.hyper_synthesis(z_hat), len(y_slices), quantize)
+    module.latent_codec.code(module, record, module.analysis(x))
     return [jnp.concatenate(a) for a in (symbols, indexes, recorded_scales)]
 
   symbols, indexes, scales = map(np.asarray, model.apply({"params": params}, ref["x"],

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import bounded, reference_path, stored_tables
 from lic_jax.bitstream import BitstreamError
-from lic_jax.entropy import range_coder, tables
+from lic_jax.coder import range_coder
+from lic_jax.entropy import tables
 
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
 # latent -> (state-dict prefix of its tables, how its index is chosen)

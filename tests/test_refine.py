@@ -38,20 +38,22 @@ def rd_cost(image, data, decoded, lmbda):
 
 def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
   height, width = crop.shape[:2]
-  y, z = codec.latents(crop, refine_steps=STEPS)
+  latents = codec.latents(crop, refine_steps=STEPS)
+  assert set(latents) == {"y", "z"}
   data = codec.compress(crop, refine_steps=STEPS)
   assert codec.compress(crop, refine_steps=STEPS) == data, "refined compress is not deterministic"
-  assert codec.compress_latents(y, z, height, width) == data
+  assert codec.compress_latents(latents, height, width) == data
   decoded = codec.decompress(data)
   # What the encoder meant: the evaluation forward from its refined latents.
-  assert np.array_equal(decoded, to_uint8(codec.forward_latents(y, z)["x_hat"], height, width))
-  # ... which refine_latents gives from g_a's and h_a's latents
+  assert np.array_equal(decoded, to_uint8(codec.forward_latents(latents)["x_hat"], height, width))
+  # ... which refine_latents gives from the analysis transforms' latents
   x = pad_image(crop)
-  start = codec.stages.analysis(x)
-  refined = refine.refine_latents(codec.model, codec.params, x, start,
-                                  codec.stages.hyper_analysis(start), height=height,
+  start = {"y": codec.stages.analysis(x)}
+  start["z"] = codec.stages.hyper_analysis(start["y"])
+  refined = refine.refine_latents(codec.model, codec.params, x, start, height=height,
                                   width=width, steps=STEPS, lmbda=codec.lmbda)
-  assert all(np.array_equal(a, b) for a, b in zip(refined, (y, z)))
+  assert all(np.array_equal(refined[k], latents[k]) for k in ("y", "z"))
+  assert not np.array_equal(refined["y"], start["y"])
 
   plain = codec.compress(crop)
   plain_cost = rd_cost(crop, plain, codec.decompress(plain), codec.lmbda)

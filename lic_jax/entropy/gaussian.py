@@ -47,8 +47,3 @@ def scale_indexes(scales, scale_table):
   table = jnp.asarray(scale_table[:-1], scales.dtype)
   below = jnp.sum(scales[..., None] <= table, axis=-1)
   return (len(scale_table) - 1 - below).astype(jnp.int32)
-
-
-def symbols(y, means):
-  """Integer symbols round(y - means), rounding half to even like torch.round."""
-  return jnp.round(y - means).astype(jnp.int32)

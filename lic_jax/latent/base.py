@@ -125,6 +125,7 @@ class StreamTables:
 def _encode_parts(y, dist, scale_table, positions):
   """(symbols, CDF indexes) of `positions` in coding order, and the decoder's y_hat."""
   center = positions.squeeze(jnp.broadcast_to(dist.center(), y.shape))
+  # Half to even, like torch.round in compressai.
   symbols = jnp.round(positions.squeeze(y) - center).astype(jnp.int32)
   indexes = positions.squeeze(dist.indexes(scale_table, y.shape))
   return symbols, indexes, positions.unsqueeze(symbols.astype(center.dtype) + center)
@@ -207,6 +208,13 @@ def split_channels(y, widths):
 def is_shape(y):
   """True when `y` is a shape only (decoding)."""
   return isinstance(y, jax.ShapeDtypeStruct)
+
+
+def output_shape(stages, name, *shapes):
+  """The output shape of the model method `name` for inputs of these shapes (the
+  codec's stages cache it)."""
+  cached = getattr(stages, "output_shape", None)
+  return cached(name, *shapes) if cached else jax.eval_shape(getattr(stages, name), *shapes)
 
 
 class LatentCodec:

@@ -3,9 +3,7 @@
 """
 import dataclasses
 
-import jax
-
-from lic_jax.latent.base import LatentCodec, is_shape
+from lic_jax.latent.base import LatentCodec, is_shape, output_shape
 from lic_jax.latent.factorized import FactorizedPrior
 
 
@@ -25,7 +23,7 @@ class Hyperprior(LatentCodec):
     if latents and self.z.name in latents:
       z = latents[self.z.name]
     elif is_shape(y):
-      z = jax.eval_shape(getattr(stages, self.h_a), y)
+      z = output_shape(stages, self.h_a, y)
     else:
       z = getattr(stages, self.h_a)(y)
     z_hat, z_likelihoods = self.z.code(stages, mode, z)

@@ -9,11 +9,15 @@ new model needs no edit outside its own file:
         name="my-model", config=MyConfig, module=MyModel,
         presets={"full": {...}, "small": {...}, "test-small": {...}}))
 
-The files of `lic_jax/models/` are imported on the first lookup; a model defined
-elsewhere is registered when its module is imported.
+The files of `lic_jax/models/` are imported on the first lookup, and so are the
+modules named in $LIC_JAX_MODELS (comma-separated, importable names): that is how
+the command lines (convert.py, train.py, eval.py, `python -m lic_jax`) see a user's
+own models. A model directory also records the module that defines its model, and
+`get(name, module=...)` imports it when the name is not registered yet.
 """
 import dataclasses
 import importlib
+import os
 import pkgutil
 from typing import Any, Callable, Mapping
 
@@ -124,13 +128,28 @@ def _discover():
   for info in pkgutil.iter_modules(package.__path__):
     if info.name not in _INFRASTRUCTURE and not info.name.startswith("_"):
       importlib.import_module(f"lic_jax.models.{info.name}")
+  for module in filter(None, os.environ.get("LIC_JAX_MODELS", "").split(",")):
+    _import_user_module(module.strip())
 
 
-def get(name):
-  """The spec registered as `name`."""
+def _import_user_module(module):
+  try:
+    importlib.import_module(module)
+  except ImportError as e:
+    raise UnknownModelError(f"cannot import the model module {module!r} ({e}); put it on "
+                            "PYTHONPATH or fix $LIC_JAX_MODELS") from e
+
+
+def get(name, module=None):
+  """The spec registered as `name`; `module` (where its model is defined, as a model
+  directory records it) is imported first if the name is not registered."""
   _discover()
+  if name not in _SPECS and module:
+    _import_user_module(module)
   if name not in _SPECS:
-    raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(names())}")
+    raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(names())}. A "
+                            "model of your own: import its module first, or name it in "
+                            "$LIC_JAX_MODELS")
   return _SPECS[name]
 
 
