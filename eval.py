@@ -8,8 +8,8 @@ Each image is compressed to bytes and decompressed (compile time excluded: one
 untimed warm-up per padded image shape); bpp counts the whole file, header
 included, with CompressAI's strings-only bpp beside it. Models sharing a name
 (default: their arch; --name overrides) form one RD curve, whose BD-rate against
-a published Kodak anchor is reported. See lic_jax/evaluation/runner.py for the
-exact definitions.
+a published Kodak anchor (--anchor) is reported. See lic_jax/evaluation/runner.py
+for the exact definitions.
 """
 import argparse
 import os
@@ -25,6 +25,7 @@ arguments, 3 if a decoded image differed from forward's reconstruction.
 
 
 def parse_args(argv):
+  from lic_jax.evaluation import anchors  # data files only: no JAX yet
   parser = argparse.ArgumentParser(
       prog="eval.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,8 +56,9 @@ def parse_args(argv):
                       "as train.py records it)")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
-  parser.add_argument("--anchor", choices=("mlicpp", "elic"), default="mlicpp",
-                      help="published Kodak curve for BD-rate (default mlicpp)")
+  parser.add_argument("--anchor", choices=anchors.NAMES, default="mlicpp",
+                      help="published Kodak curve for BD-rate: MLIC++, ELIC or a CompressAI "
+                      "zoo model (default mlicpp); --plot draws them all")
   parser.add_argument("--save-dir", metavar="DIR",
                       help="save streams (.lic) and reconstructions (.png) per model")
   parser.add_argument("--no-progress", action="store_true", help="no progress bars")

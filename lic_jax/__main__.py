@@ -44,7 +44,11 @@ def _info(args):
   with open(args.input, "rb") as f:
     info = bitstream.info(f.read())
   for key, value in info.items():
-    print(f"{key}: {value}")
+    if key == "string_bytes":  # one line per entropy-coded string, in file order
+      for name, size in value.items():
+        print(f"string {name}: {size} bytes")
+    else:
+      print(f"{key}: {value}")
 
 
 def _demo(args):
@@ -81,7 +85,8 @@ def main(argv=None):
   p.add_argument("input")
   p.add_argument("output", help="PNG to write")
   p.set_defaults(run=_decompress)
-  p = commands.add_parser("info", help="print a stream's header")
+  p = commands.add_parser("info", help="print a stream's header: model, coder, size, "
+                          "bytes of each string")
   p.add_argument("input")
   p.set_defaults(run=_info)
   p = commands.add_parser("demo", help="compress a bundled photo and compare with JPEG")

@@ -17,8 +17,11 @@ from PIL import Image
 from lic_jax import image_io
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-REFERENCE = os.environ.get("LIC_JAX_REFERENCE", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.pardir, "shared", "reference"))
+DEFAULT_MODEL = "default"  # lic_jax/assets/default, see checkpoint.BUNDLED
+DEFAULT_IMAGE = os.path.join(ASSETS, "holdout.png")
+# Both ship in the package (pyproject's package-data); without them it is broken.
+INCOMPLETE = ("this lic_jax installation is incomplete (reinstall it; in a checkout, "
+              "tools/make_default_model.sh rebuilds the assets)")
 
 
 # The encoder refines the latents of the photo for this many steps (lic_jax.refine):
@@ -26,18 +29,12 @@ REFERENCE = os.environ.get("LIC_JAX_REFERENCE", os.path.join(
 DEFAULT_REFINE_STEPS = 100
 
 
-def psnr(a, b):
-  """PSNR in dB between two uint8 images."""
+def distortion(a, b):
+  """(PSNR dB, MS-SSIM) of two uint8 (H, W, 3) images: the exact 8-bit PSNR and
+  pytorch_msssim's MS-SSIM, as eval.py reports them."""
   from lic_jax import metrics
-  return metrics.psnr_uint8(a, b)
-
-
-def ms_ssim(a, b):
-  """MS-SSIM (pytorch_msssim's definition) between two uint8 (H, W, 3) images."""
-  from lic_jax import metrics
-  x = a[None].astype(np.float32) / 255.0
-  y = b[None].astype(np.float32) / 255.0
-  return float(metrics.ms_ssim(x, y)[0])
+  msssim = metrics.ms_ssim(a[None].astype(np.float32), b[None].astype(np.float32), 255.0)
+  return metrics.psnr(metrics.mse_uint8(a, b), 255.0), float(msssim[0])
 
 
 def jpeg_at_size(image, target_bytes):
@@ -55,37 +52,28 @@ def jpeg_at_size(image, target_bytes):
   return quality, size, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def _default_model(out_dir):
-  """The bundled model if there is one, else the converted reference fixture."""
-  bundled = os.path.join(ASSETS, "default")
-  if os.path.isdir(bundled):
-    return bundled, "the bundled default model (lic_jax/assets/default)"
-  checkpoint = os.path.join(REFERENCE, "mlicpp_small.pth.tar")
-  if not os.path.exists(checkpoint):
-    raise SystemExit("demo: no bundled model and no reference checkpoint at "
-                     f"{checkpoint}; pass --model DIR")
-  target = os.path.join(out_dir, "mlicpp_small_model")
-  if not os.path.isdir(target):
-    from lic_jax import checkpoint as ckpt, convert
-    arch, config, params, tables = convert.convert_state_dict(
-        convert.load_torch_state_dict(checkpoint))
-    ckpt.save(target, arch, config, params, tables)
-  return target, ("the PyTorch reference fixture mlicpp_small (random, calibrated weights: "
-                  "it exercises the whole pipeline but does not compress well)")
+def _default_model():
+  """The bundled model (always shipped), or ModelDirError if the package lacks it."""
+  from lic_jax import checkpoint  # imports JAX: not for `python -m lic_jax --help`
+  bundled = checkpoint.resolve(DEFAULT_MODEL)
+  if not os.path.isfile(os.path.join(bundled, checkpoint.META_FILE)):
+    raise checkpoint.ModelDirError(f"the bundled default model {bundled} is missing: "
+                                   f"{INCOMPLETE}; or pass --model DIR")
+  return DEFAULT_MODEL, f"the bundled default model ({bundled})"
 
 
 def _default_image():
-  for candidate in (os.path.join(ASSETS, "holdout.png"),
-                    os.path.join(REFERENCE, "mlicpp_small_input.png")):
-    if os.path.exists(candidate):
-      return candidate
-  raise SystemExit("demo: no bundled image; pass --image PATH")
+  """The bundled held-out photo, or ImageError if the package lacks it."""
+  if not os.path.isfile(DEFAULT_IMAGE):
+    raise image_io.ImageError(f"the bundled demo photo {DEFAULT_IMAGE} is missing: "
+                              f"{INCOMPLETE}; or pass --image PATH")
+  return DEFAULT_IMAGE
 
 
 def run(model=None, image=None, out_dir="demo_out", refine_steps=DEFAULT_REFINE_STEPS):
   import lic_jax
   os.makedirs(out_dir, exist_ok=True)
-  model, model_note = (model, model) if model else _default_model(out_dir)
+  model, model_note = (model, model) if model else _default_model()
   image = image or _default_image()
   pixels, notes = image_io.read_image(image)
   h, w = pixels.shape[:2]
@@ -106,17 +94,17 @@ def run(model=None, image=None, out_dir="demo_out", refine_steps=DEFAULT_REFINE_
     start = time.perf_counter()
     decoded = codec.decompress(data)
     decode_s = time.perf_counter() - start
-    print(f"{name:<22}{len(data):>8}{bpp(len(data)):>9.4f}{psnr(pixels, decoded):>10.2f}"
-          f"{ms_ssim(pixels, decoded):>10.4f}   (encode {encode_s:.1f} s, decode "
-          f"{decode_s:.1f} s, with compiling)")
-    quality, jpeg_bytes, jpeg = jpeg_at_size(pixels, len(data))
-    print(f"{'JPEG q' + str(quality):<22}{jpeg_bytes:>8}{bpp(jpeg_bytes):>9.4f}"
-          f"{psnr(pixels, jpeg):>10.2f}{ms_ssim(pixels, jpeg):>10.4f}   (Pillow, smallest "
-          "quality with at least that size)")
+    scores = "{:>10.2f}{:>10.4f}".format(*distortion(pixels, decoded))
+    print(f"{name:<22}{len(data):>8}{bpp(len(data)):>9.4f}{scores}   (encode {encode_s:.1f} s, "
+          f"decode {decode_s:.1f} s, with compiling)")
+    jpeg_quality, jpeg_bytes, jpeg = jpeg_at_size(pixels, len(data))
+    scores = "{:>10.2f}{:>10.4f}".format(*distortion(pixels, jpeg))
+    print(f"{'JPEG q' + str(jpeg_quality):<22}{jpeg_bytes:>8}{bpp(jpeg_bytes):>9.4f}{scores}   "
+          "(Pillow, smallest quality with at least that size)")
   stem = os.path.splitext(os.path.basename(image))[0]
   image_io.atomic_write(os.path.join(out_dir, f"{stem}.lic"), data)
   image_io.write_png(os.path.join(out_dir, f"{stem}_lic_jax.png"), decoded)
-  image_io.write_png(os.path.join(out_dir, f"{stem}_jpeg_q{quality}.png"), jpeg)
+  image_io.write_png(os.path.join(out_dir, f"{stem}_jpeg_q{jpeg_quality}.png"), jpeg)
   image_io.write_png(os.path.join(out_dir, f"{stem}_side_by_side.png"),
                      np.concatenate([pixels, decoded, jpeg], axis=1))
   print(f"outputs in {os.path.abspath(out_dir)}, from {encoders[-1][0]} (original | "

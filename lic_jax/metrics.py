@@ -1,4 +1,4 @@
-"""Distortion metrics: PSNR and MS-SSIM, in JAX (differentiable, batched NHWC).
+"""Distortion metrics: PSNR (of an MSE) and MS-SSIM (in JAX: differentiable, batched NHWC).
 
 MS-SSIM (Wang, Simoncelli & Bovik 2003) follows `pytorch_msssim.ms_ssim`, the
 implementation CompressAI's eval_model and the MLIC++ / ELIC papers report with:
@@ -35,28 +35,31 @@ K = (0.01, 0.03)
 MIN_STANDARD_SIDE = (WIN_SIZE - 1) * 2 ** (len(WEIGHTS) - 1) + 1  # 161
 
 
-def psnr(x, y, data_range=1.0):
-  """PSNR in dB per image: (B, H, W, C) x2 -> (B,). inf where x == y.
+def psnr(mse, data_range=1.0):
+  """PSNR in dB of a mean squared error: 10 log10(data_range^2 / mse), elementwise;
+  inf where mse is 0.
 
-  For training and quick checks (float32); `psnr_uint8` is the exact one used
-  for reporting 8-bit results.
+  The one PSNR of lic_jax. A jax array (also under jit, e.g. a training batch's MSE)
+  gives a jax array; anything else (Python or numpy numbers) is computed in float64,
+  a float for a scalar. With `mse_uint8`'s exact MSE it gives the 8-bit PSNR papers
+  report: `psnr(mse_uint8(a, b), 255)`.
   """
-  x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-  mse = jnp.mean(jnp.square(x - y), axis=tuple(range(1, x.ndim)))
-  return 10.0 * jnp.log10(data_range ** 2 / mse)
+  if isinstance(mse, jax.Array):
+    return 10.0 * jnp.log10(data_range ** 2 / mse)
+  mse = np.asarray(mse, np.float64)
+  with np.errstate(divide="ignore"):  # mse == 0: inf, as a lossless image has
+    value = 10.0 * np.log10(np.float64(data_range) ** 2 / mse)
+  return float(value) if value.ndim == 0 else value
 
 
-def psnr_uint8(a, b):
-  """PSNR in dB of two 8-bit images of any equal shape, exactly (integer sum of
-  squared errors, float64), as papers report PSNR on 8-bit RGB. inf if equal."""
+def mse_uint8(a, b):
+  """Mean squared error of two 8-bit images of any equal shape, exactly: the integer
+  sum of squared differences over the number of values, rounded once to float64."""
   a, b = np.asarray(a), np.asarray(b)
   if a.shape != b.shape:
-    raise ValueError(f"PSNR of images of different shapes {a.shape} and {b.shape}")
+    raise ValueError(f"MSE of images of different shapes {a.shape} and {b.shape}")
   diff = a.astype(np.int64) - b.astype(np.int64)
-  sse = int(np.sum(diff * diff))
-  if sse == 0:
-    return float("inf")
-  return float(10.0 * np.log10(255.0 ** 2 * diff.size / sse))
+  return int(np.sum(diff * diff)) / diff.size
 
 
 def ms_ssim_db(value):

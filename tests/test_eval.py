@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, reference_path
-from lic_jax import bitstream, checkpoint, image_io
-from lic_jax.evaluation import anchors, bdrate, datasets, metrics, plots, report, runner
+from lic_jax import bitstream, checkpoint, image_io, metrics
+from lic_jax.evaluation import anchors, bdrate, datasets, plots, report, runner
 
 sys.path.insert(0, REPO)
 import eval as eval_cli  # noqa: E402  (the CLI at the repository root)
@@ -33,7 +33,9 @@ import eval as eval_cli  # noqa: E402  (the CLI at the repository root)
 MLICPP_VS_ELIC = -8.352406011541625
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                       "eval_golden_mlicpp_small.json")
-GOLDEN_KEYS = ("bpp", "bpp-strings", "bpp-estimate", "psnr-rgb", "ms-ssim-rgb")
+# Not the whole file's bpp: that adds the header, which follows the stream format
+# (test_bpp_is_the_size_of_the_written_file checks it against the written file).
+GOLDEN_KEYS = ("bpp-strings", "bpp-estimate", "psnr-rgb", "ms-ssim-rgb")
 # Three photos of different sizes that all pad to 128x192: one compile for the session.
 PHOTOS = {"a_128x192.png": (128, 192), "b_96x160.png": (96, 160), "c_71x133.png": (71, 133)}
 
@@ -132,8 +134,10 @@ def test_bpp_is_the_size_of_the_written_file(photo_eval):
     assert row["bpp"] == 8 * size / (h * w)
     with open(stem + ".lic", "rb") as f:
       info = bitstream.info(f.read())
-    assert row["bpp-strings"] == 8 * (info["z_bytes"] + info["y_bytes"]) / (h * w)
+    assert row["string_bytes"] == info["string_bytes"] and set(info["string_bytes"]) == {"z", "y"}
+    assert row["bpp-strings"] == 8 * sum(info["string_bytes"].values()) / (h * w)
     assert row["bpp-strings"] < row["bpp"]
+    assert size == info["header_bytes"] + sum(info["string_bytes"].values()) + 4  # + the CRC
 
 
 def test_psnr_and_ms_ssim_of_the_saved_reconstruction(photo_eval, photos):
@@ -177,7 +181,8 @@ def test_plot_has_anchors_and_the_curve(photo_eval):
                                                                      "ms-ssim-rgb")}}
   labels = plots.plot_rd([curve], anchors.load_all(), str(photo_eval["dir"] / "again.png"),
                          "title")
-  assert labels == ["MLIC++ (published), Kodak", "ELIC (published), Kodak", "mlicpp"]
+  assert labels == ["MLIC++ (published), Kodak", "ELIC (published), Kodak"] + [
+      f"{key} (CompressAI), Kodak" for key in anchors.ZOO] + ["mlicpp"]
 
 
 def test_estimate_mode_agrees_with_the_coded_run(photo_eval, photos, capsys, tmp_path):
@@ -320,21 +325,30 @@ def test_download_needs_kodak():
 
 # ---------------------------------------------------------------- a stand-in codec
 
+class FakeCoder:
+  name = "fake-coder"
+
+
 class FakeCodec:
   """Stands in for a Codec: uniform quantization with `step`, a stream of
   `bpp` bits per pixel, and `compile_s` of "compilation" on the first call per
-  padded shape. With `mismatch`, the decoder is off by one on one pixel."""
+  padded shape (multiples of `pad_multiple`). With `hyperprior`, a z stream and
+  z likelihoods beside y; with `mismatch`, the decoder is off by one on one pixel."""
   arch = "fake"
   model_hash = "00" * 8
+  coder = FakeCoder()
 
-  def __init__(self, step, bpp, compile_s=0.0, mismatch=False):
+  def __init__(self, step, bpp, compile_s=0.0, mismatch=False, hyperprior=True,
+               pad_multiple=64):
     self.step, self.bpp, self.compile_s, self.mismatch = step, bpp, compile_s, mismatch
+    self.hyperprior, self.pad_multiple = hyperprior, pad_multiple
     self.compiled, self.images = set(), {}
 
   def _warm(self, h, w):
-    if runner.padded_shape(h, w) not in self.compiled:
+    shape = runner.padded_shape(h, w, self.pad_multiple)
+    if shape not in self.compiled:
       time.sleep(self.compile_s)
-      self.compiled.add(runner.padded_shape(h, w))
+      self.compiled.add(shape)
 
   def _quantize(self, image):
     return np.minimum(image // self.step * self.step + self.step // 2, 255).astype(np.uint8)
@@ -344,12 +358,13 @@ class FakeCodec:
     self._warm(h, w)
     key = hashlib.sha256(image.tobytes()).digest()
     self.images[key] = image
-    y_string = key + bytes(max(int(self.bpp * h * w / 8) - len(key), 0))
-    return bitstream.Stream("fake", bytes(8), h, w, b"zz", y_string).to_bytes()
+    strings = {"z": b"zz"} if self.hyperprior else {}
+    strings["y"] = key + bytes(max(int(self.bpp * h * w / 8) - len(key), 0))
+    return bitstream.Stream("fake", bytes(8), h, w, strings, self.coder.name).to_bytes()
 
   def decompress(self, data):
     stream = bitstream.Stream.from_bytes(data)
-    decoded = self._quantize(self.images[stream.y_string[:32]]).copy()
+    decoded = self._quantize(self.images[stream.strings["y"][:32]]).copy()
     if self.mismatch:
       decoded[0, 0, 0] ^= 1
     return decoded
@@ -357,9 +372,11 @@ class FakeCodec:
   def forward(self, x):
     b, h, w, _ = x.shape
     x_hat = self._quantize(np.round(np.asarray(x) * 255).astype(np.uint8)) / 255.0
-    return {"x_hat": jnp.asarray(x_hat, jnp.float32),
-            "y_likelihoods": np.full((b, h // 16, w // 16, 4), 0.5, np.float32),
-            "z_likelihoods": np.full((b, h // 64, w // 64, 2), 0.5, np.float32)}
+    out = {"x_hat": jnp.asarray(x_hat, jnp.float32),
+           "y_likelihoods": np.full((b, h // 16, w // 16, 4), 0.5, np.float32)}
+    if self.hyperprior:
+      out["z_likelihoods"] = np.full((b, h // 64, w // 64, 2), 0.5, np.float32)
+    return out
 
 
 def gradient_image(h, w, seed):
@@ -383,6 +400,33 @@ def test_warmup_once_per_padded_shape(tmp_path):
   assert all(r["roundtrip"] for r in result["images"])
   assert sorted(os.listdir(tmp_path / "out")) == sorted(
       f"{n}.{ext}" for n in range(3) for ext in ("lic", "png"))
+  assert result["coder"] == "fake-coder"
+
+
+def test_model_without_hyperprior_and_its_own_padding(tmp_path):
+  """A y-only stream (as bmshj2018-factorized) padded to multiples of 16: the
+  strings and the likelihoods are those the model has; warm-ups follow its padding."""
+  sizes = [(40, 70), (48, 80), (30, 30)]  # pad to 48x80, 48x80, 32x32
+  paths = []
+  for n, (h, w) in enumerate(sizes):
+    paths.append(str(tmp_path / f"{n}.png"))
+    image_io.write_png(paths[-1], gradient_image(h, w, n))
+  codec = FakeCodec(step=8, bpp=0.5, hyperprior=False, pad_multiple=16)
+  result = runner.evaluate(codec, paths, str(tmp_path), progress=False)
+  assert [r["warmup"] for r in result["images"]] == [True, False, True]
+  for row, (h, w) in zip(result["images"], sizes):
+    assert set(row["string_bytes"]) == {"y"}
+    assert row["bpp-strings"] == 8 * row["string_bytes"]["y"] / (h * w)
+    padded = runner.padded_shape(h, w, 16)
+    assert row["bpp-estimate"] == pytest.approx(padded[0] * padded[1] // 256 * 4 / (h * w))
+
+
+def test_likelihood_bits_of_every_stream():
+  out = {"x_hat": np.zeros((1, 4, 4, 3)), "y_likelihoods": np.full((1, 2, 2, 4), 0.5),
+         "z_likelihoods": np.full((1, 1, 1, 2), 0.25), "side_likelihoods": np.full((3,), 0.5)}
+  assert runner.likelihood_bits(out) == 16 + 4 + 3
+  del out["z_likelihoods"], out["side_likelihoods"]
+  assert runner.likelihood_bits(out) == 16
 
 
 def test_round_trip_mismatch_is_reported(capsys, tmp_path, monkeypatch, photos):
@@ -501,12 +545,60 @@ def test_anchor_data_and_sources():
                              design, atol=5e-4)
   elic = anchors.load("elic")
   assert len(elic["results"]["bpp"]) == len(elic["results"]["psnr-rgb"]) == 10
-  for anchor in (mlicpp, elic):
-    assert anchor["dataset"] == "kodak"
+  assert len(anchors.NAMES) == len(set(anchors.NAMES)) == 8
+  for anchor in anchors.load_all():
+    assert anchor["dataset"] == "kodak" and anchor["metric"] == "psnr-rgb"
     assert anchor["source"]["repository"].startswith("https://github.com/")
     assert len(anchor["source"]["commit"]) == 40
-    assert np.all(np.diff(anchor["results"]["bpp"]) > 0)
-    assert np.all(np.diff(anchor["results"]["psnr-rgb"]) > 0)
+    results = anchor["results"]
+    assert all(len(results[k]) == len(results["bpp"]) for k in results)
+    assert np.all(np.diff(results["bpp"]) > 0)
+    assert np.all(np.diff(results["psnr-rgb"]) > 0)
+
+
+@pytest.mark.parametrize("key", anchors.ZOO)
+def test_zoo_anchors_are_compressais_published_curves(key):
+  """Each zoo anchor holds the RD numbers of CompressAI's cpu results file, one
+  point per quality (1..8; cheng2020: 1..6), which its cuda file matches closely."""
+  anchor = anchors.load(key)
+  assert anchor["key"] == key and anchor["name"] == f"{key} (CompressAI)"
+  assert anchor["source"]["repository"] == "https://github.com/InterDigitalInc/CompressAI"
+  assert anchor["source"]["path"] == f"results/image/kodak/compressai-{key}_mse_cpu.json"
+  assert anchor["qualities"] == list(range(1, 7 if key.startswith("cheng2020") else 9))
+  assert set(anchor["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb"}
+  folder = "compressai/kodak_results/"
+  with open(reference_path(f"{folder}compressai-{key}_mse_cpu.json")) as f:
+    cpu = json.load(f)["results"]
+  with open(reference_path(f"{folder}compressai-{key}_mse_cuda.json")) as f:
+    cuda = json.load(f)["results"]
+  for name, values in anchor["results"].items():
+    assert values == cpu[name], name  # the numbers themselves, not rounded
+    np.testing.assert_allclose(values, cuda[name], rtol=1e-4)
+
+
+def test_every_registered_models_anchor_exists():
+  from lic_jax.models import registry
+  assert {spec.anchor for spec in registry.specs()} - {None} <= set(anchors.NAMES)
+
+
+def test_bd_rate_against_a_zoo_anchor():
+  """Any anchor key works for --anchor: CompressAI's mbt2018 against its own
+  bmshj2018-hyperprior needs fewer bits, and MLIC++ fewer still."""
+  hyperprior = anchors.load("bmshj2018-hyperprior")["results"]
+  curves = []
+  for key in ("mbt2018", "mlicpp"):
+    results = anchors.load(key)["results"]
+    points = zip(results["bpp"], results["psnr-rgb"])
+    curves.append({"name": key, "models": [{"averages": {"bpp": b, "psnr-rgb": p}}
+                                           for b, p in points]})
+  bd = report.bd_rates(curves, "bmshj2018-hyperprior", comparable=True)
+  assert bd["mbt2018"]["anchor"] == "bmshj2018-hyperprior (CompressAI)"
+  assert bd["mlicpp"]["bd_rate"] < bd["mbt2018"]["bd_rate"] < 0
+  mbt = anchors.load("mbt2018")["results"]
+  assert bd["mbt2018"]["bd_rate"] == bdrate.bd_rate(hyperprior["bpp"], hyperprior["psnr-rgb"],
+                                                    mbt["bpp"], mbt["psnr-rgb"])
+  assert eval_cli.parse_args(["--kodak", "--model", "m", "--anchor", "cheng2020-attn"]).anchor == (
+      "cheng2020-attn")
 
 
 def test_folder_listing(tmp_path):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lic_jax.evaluation import metrics
+from lic_jax import metrics
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 # |JAX float32 - pytorch_msssim float64| on the vectors is at most 6.3e-7; the
@@ -50,7 +50,8 @@ def test_vectors_cover_both_size_regimes():
 def test_identical_images():
   x, _, _ = CASES["noise_176x184_range255"]
   np.testing.assert_allclose(metrics.ms_ssim(x, x, 255.0), [1.0], atol=1e-6)
-  assert metrics.psnr_uint8(x.astype(np.uint8), x.astype(np.uint8)) == float("inf")
+  x8 = x.astype(np.uint8)
+  assert metrics.mse_uint8(x8, x8) == 0 and metrics.psnr(0.0, 255) == float("inf")
   assert metrics.ms_ssim_db(1.0) == float("inf")
 
 
@@ -101,17 +102,31 @@ def test_rejects_bad_shapes():
     metrics.ms_ssim(x[0], x[0])
 
 
-def test_psnr_uint8_is_exact():
+def test_psnr_of_8_bit_images_is_exact():
   rng = np.random.default_rng(0)
   a = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
   b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
-  mse = np.mean((a.astype(np.float64) - b) ** 2)
-  assert metrics.psnr_uint8(a, b) == pytest.approx(10 * np.log10(255 ** 2 / mse), abs=1e-12)
-  # The float JAX PSNR (for training) agrees on [0, 1] data.
-  np.testing.assert_allclose(metrics.psnr(a[None] / 255, b[None] / 255),
-                             [metrics.psnr_uint8(a, b)], atol=1e-4)
+  diff = a.astype(np.int64) - b
+  mse = metrics.mse_uint8(a, b)
+  assert mse == int(np.sum(diff * diff)) / a.size  # one rounding of the exact ratio
+  value = metrics.psnr(mse, 255)
+  assert isinstance(value, float)
+  assert value == pytest.approx(10 * np.log10(255 ** 2 / np.mean(diff ** 2.0)), abs=1e-12)
   with pytest.raises(ValueError, match="shapes"):
-    metrics.psnr_uint8(a, b[:-1])
+    metrics.mse_uint8(a, b[:-1])
+
+
+def test_psnr_of_jax_and_numpy_mse():
+  """One definition for training (jax, also under jit) and reports (numpy, float64)."""
+  mse = np.array([0.01, 0.001, 0.0])
+  np.testing.assert_allclose(metrics.psnr(mse), [20.0, 30.0, np.inf], rtol=1e-15)
+  assert metrics.psnr(0.0) == float("inf")
+  assert metrics.psnr(255.0 ** 2 / 100, 255.0) == pytest.approx(20.0, abs=1e-12)
+  traced = jax.jit(metrics.psnr)(jnp.asarray(mse, jnp.float32))
+  assert isinstance(traced, jax.Array) and traced.dtype == jnp.float32
+  np.testing.assert_allclose(traced, [20.0, 30.0, np.inf], rtol=1e-6)
+  np.testing.assert_allclose(metrics.psnr(jnp.float32(255.0 ** 2 / 1000), 255.0), 30.0,
+                             rtol=1e-6)
 
 
 def test_ms_ssim_db():

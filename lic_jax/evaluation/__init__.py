@@ -8,8 +8,8 @@ datasets  Kodak (find, download, verify) and folder datasets
 runner    one codec over a list of images: real bitstreams, timings, round-trip check
 report    CompressAI-style JSON, curves, BD-rates against published anchors, tables
 bdrate    Bjontegaard delta rate with PCHIP interpolation
-plots     RD figures with the published MLIC++ and ELIC Kodak curves
-anchors   the published curves, with their sources
+plots     RD figures with the published Kodak curves
+anchors   the published curves (MLIC++, ELIC, CompressAI's zoo), with their sources
 
 The command line is eval.py at the repository root (`python eval.py --kodak ...`).
 Heavy imports (JAX models, matplotlib, tqdm) happen inside the functions that need them.

@@ -11,8 +11,9 @@ image) are written as null: the file stays strict JSON.
 import json
 import math
 
+from lic_jax import metrics
 from lic_jax.evaluation import anchors as anchor_data
-from lic_jax.evaluation import bdrate, metrics
+from lic_jax.evaluation import bdrate
 
 RESULT_KEYS = ("psnr-rgb", "ms-ssim-rgb", "ms-ssim-db", "bpp", "bpp-strings", "bpp-estimate",
                "encoding_time", "decoding_time")
@@ -148,8 +149,8 @@ def table(model):
                           for i, (c, w) in enumerate(zip(line, widths))))
   if starred:
     text.append(f"* MS-SSIM below the standard minimum size (shorter side "
-                f"{metrics.MIN_STANDARD_SIDE} px): pytorch_msssim's small-image fallback, not comparable "
-                "with published MS-SSIM")
+                f"{metrics.MIN_STANDARD_SIDE} px): pytorch_msssim's small-image fallback, not "
+                "comparable with published MS-SSIM")
   return "\n".join(text)
 
 
@@ -158,8 +159,9 @@ def summary(document):
   out = []
   for model in document["models"]:
     avg = model["averages"]
+    mode = model["mode"] + (f" with {model['coder']}" if model.get("coder") else "")
     out.append(f"\n== {model['name']}: {model['model']} ({model['arch']}, hash "
-               f"{model['model_hash']}, {model['mode']}) ==")
+               f"{model['model_hash']}, {mode}) ==")
     out.append(table(model))
     for row in model["images"]:  # input conversions (gray, alpha, 16-bit), said once each
       for note in row["notes"]:

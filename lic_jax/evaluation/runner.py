@@ -3,10 +3,13 @@
 Coded mode (the default) runs the real pipeline per image: `compress` -> bytes ->
 `decompress`, and reports
   bpp           8 * (bytes of the stream, header and checksum included) / (H * W)
-  bpp-strings   the same with only the z and y strings: CompressAI's eval_model
-                convention, which papers' tables use
-  bpp-estimate  -sum(log2 likelihoods) / (H * W) from `forward` (what training sees)
-  psnr-rgb      on the 8-bit RGB images, exactly (psnr_uint8)
+  bpp-strings   the same with only the entropy-coded strings (z and y, or y alone
+                for a model without hyperprior): CompressAI's eval_model convention,
+                which papers' tables use; `string_bytes` has each string's size
+  bpp-estimate  -sum(log2 likelihoods) of every stream / (H * W) from `forward`
+                (what training sees)
+  psnr-rgb      on the 8-bit RGB images, exactly (`metrics.psnr` of the exact
+                integer MSE, `metrics.mse_uint8`)
   ms-ssim-rgb   pytorch_msssim's MS-SSIM on the 8-bit images (data range 255),
                 and ms-ssim-db = -10 log10(1 - MS-SSIM)
   encoding_time, decoding_time   wall seconds of compress and decompress
@@ -15,7 +18,7 @@ Coded mode (the default) runs the real pipeline per image: `compress` -> bytes -
 With refine_steps > 0 the encoder refines each image's latents first (lic_jax.refine;
 its time counts as encoding time), and forward runs from the refined latents.
 Rates divide by the original H * W, though the codec codes the image padded to a
-multiple of 64: the padding is part of the cost.
+multiple of its `pad_multiple` (64 for MLIC++): the padding is part of the cost.
 
 Times exclude compilation: the first image of every padded shape is coded once
 untimed (the warm-up, where JAX traces and XLA compiles the stages for that shape,
@@ -33,9 +36,8 @@ import time
 import jax
 import numpy as np
 
-from lic_jax import bitstream, checkpoint, image_io
-from lic_jax.codec import PAD_MULTIPLE, pad_image, to_uint8
-from lic_jax import metrics
+from lic_jax import bitstream, checkpoint, image_io, metrics
+from lic_jax.codec import pad_image, to_uint8
 
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
 AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
@@ -58,15 +60,16 @@ def load_codec(path):
   return _cached[key]
 
 
-def padded_shape(height, width):
-  """The shape the codec really codes (and compiles for)."""
-  return height + (-height % PAD_MULTIPLE), width + (-width % PAD_MULTIPLE)
+def padded_shape(height, width, multiple):
+  """The shape a codec padding to `multiple` really codes (and compiles for)."""
+  return height + (-height % multiple), width + (-width % multiple)
 
 
 def likelihood_bits(out):
-  """Total -log2 likelihood of y and z in a forward output (float64 sum)."""
-  return float(sum(-np.sum(np.log2(np.asarray(out[k], np.float64)))
-                   for k in ("y_likelihoods", "z_likelihoods")))
+  """Total -log2 likelihood of every stream (each `<name>_likelihoods`: y, and z
+  with a hyperprior) in a forward output (float64 sum)."""
+  return float(sum(-np.sum(np.log2(np.asarray(value, np.float64)))
+                   for key, value in out.items() if key.endswith("_likelihoods")))
 
 
 def _timed(fn, *args):
@@ -77,9 +80,10 @@ def _timed(fn, *args):
 
 def _forward(codec, image, latents=None):
   """(uint8 reconstruction, estimated bits) from evaluation-mode forward, from the
-  image or from given latents (y, z)."""
+  image or from given latents (as `Codec.latents` gives them)."""
   h, w = image.shape[:2]
-  out = codec.forward(pad_image(image)) if latents is None else codec.forward_latents(*latents)
+  out = (codec.forward(pad_image(image, codec.pad_multiple)) if latents is None
+         else codec.forward_latents(latents))
   return to_uint8(out["x_hat"], h, w), likelihood_bits(out)
 
 
@@ -87,7 +91,8 @@ def _distortion(image, reconstruction):
   """psnr-rgb, ms-ssim-rgb and ms-ssim-db of an 8-bit reconstruction."""
   msssim = float(metrics.ms_ssim(image[None].astype(np.float32),
                                  reconstruction[None].astype(np.float32), 255.0)[0])
-  return {"psnr-rgb": metrics.psnr_uint8(image, reconstruction), "ms-ssim-rgb": msssim,
+  return {"psnr-rgb": metrics.psnr(metrics.mse_uint8(image, reconstruction), 255.0),
+          "ms-ssim-rgb": msssim,
           "ms-ssim-db": metrics.ms_ssim_db(msssim)}
 
 
@@ -97,7 +102,7 @@ def _code_image(codec, image, check, refine_steps=0, lmbda=None):
   latents = None
   if refine_steps:
     latents, refine_s = _timed(codec.latents, image, refine_steps, lmbda)
-    data, code_s = _timed(codec.compress_latents, *latents, h, w)
+    data, code_s = _timed(codec.compress_latents, latents, h, w)
     encode_s = refine_s + code_s
   else:
     data, encode_s = _timed(codec.compress, image)
@@ -105,9 +110,9 @@ def _code_image(codec, image, check, refine_steps=0, lmbda=None):
   info = bitstream.info(data)
   pixels = h * w
   row = {"bpp": 8 * len(data) / pixels,
-         "bpp-strings": 8 * (info["z_bytes"] + info["y_bytes"]) / pixels,
+         "bpp-strings": 8 * sum(info["string_bytes"].values()) / pixels,
          "bytes": len(data), "header_bytes": info["header_bytes"],
-         "z_bytes": info["z_bytes"], "y_bytes": info["y_bytes"],
+         "string_bytes": info["string_bytes"],
          "encoding_time": encode_s, "decoding_time": decode_s}
   if check:
     (forward_image, bits), forward_s = _timed(_forward, codec, image, latents)
@@ -132,8 +137,9 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
 
   save_dir, if given, receives `<name>.lic` (coded mode) and `<name>.png` for each
-  image, written atomically. Returns a dict: model identity, `compile_time`,
-  `images` (one row per image) and `averages` (the RD point).
+  image, written atomically. Returns a dict: model identity, `coder` (the entropy
+  coder's name, coded mode), `compile_time`, `images` (one row per image) and
+  `averages` (the RD point).
   """
   from tqdm import tqdm
   if estimate and refine_steps:
@@ -146,7 +152,7 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
                    unit="img", disable=not progress, leave=False):
     image, notes = image_io.read_image(path)
     h, w = image.shape[:2]
-    shape = padded_shape(h, w)
+    shape = padded_shape(h, w, codec.pad_multiple)
     warmup = shape not in seen_shapes
     if warmup:  # untimed: compiles every stage for this padded shape
       start = time.perf_counter()
@@ -172,7 +178,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
         image_io.atomic_write(stem + ".lic", data)
       image_io.write_png(stem + ".png", reconstruction)
   return {"model": model, "name": label, "arch": codec.arch, "model_hash": codec.model_hash,
-          "mode": "estimate" if estimate else "coded", "refine_steps": refine_steps,
+          "mode": "estimate" if estimate else "coded",
+          "coder": None if estimate else codec.coder.name, "refine_steps": refine_steps,
           "compile_time": compile_s,
           "images": rows, "averages": average(rows)}
 

@@ -2,17 +2,24 @@
 
 Each `<key>_kodak.json` holds one published curve with its source (repository,
 path, commit) and CompressAI-style `results` lists: `bpp`, `psnr-rgb`, and
-`ms-ssim-rgb` where the source has it.
+`ms-ssim-rgb` where the source has it. The keys of CompressAI's zoo curves are the
+zoo's model names; the curves do not depend on which models lic_jax registers (a
+registered model names its own with `ModelSpec.anchor`).
 """
 import json
 import os
 
 FOLDER = os.path.dirname(os.path.abspath(__file__))
-NAMES = ("mlicpp", "elic")
+# The state of the art lic_jax ports, from their authors.
+PUBLISHED = ("mlicpp", "elic")
+# CompressAI's pretrained zoo models, from CompressAI's results/image/kodak.
+ZOO = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
+       "cheng2020-anchor", "cheng2020-attn")
+NAMES = PUBLISHED + ZOO
 
 
 def load(key, dataset="kodak"):
-  """The anchor curve `key` ("mlicpp" or "elic") as a dict (see the JSON files)."""
+  """The anchor curve `key` (one of NAMES) as a dict (see the JSON files)."""
   if key not in NAMES:
     raise ValueError(f"unknown anchor {key!r}; choose one of {', '.join(NAMES)}")
   with open(os.path.join(FOLDER, f"{key}_{dataset}.json")) as f:
