@@ -1,7 +1,11 @@
-"""Rate-distortion training of MLIC++ or ELIC, data-parallel over every device, resumable.
+"""Rate-distortion training of a registered model, data-parallel over all devices, resumable.
 
     python train.py --arch mlicpp --data DIR --val DIR --lambda 0.0130 \\
         --batch-size 32 --patch-size 256 --steps 2000000 --workdir runs/q4
+
+--arch is any registered model (MLIC++, ELIC, the CompressAI zoo's), --size any of its
+presets: "full" (the published size), "small" (cheaper, for experiments), "test-small"
+(tiny), and for zoo models "q1".."q8" (the zoo's config at each quality).
 
 The run is resumable (`--resume`), writes `WORKDIR/final` (and `WORKDIR/best` with
 --val), model directories that `lic_jax.load_model` and `python -m lic_jax compress
@@ -20,6 +24,24 @@ def _milestones(text):
     return tuple(int(float(m)) for m in text.replace(",", " ").split())
   except ValueError:
     raise argparse.ArgumentTypeError(f"expected step numbers like '750000 900000', got {text!r}")
+
+
+def _arch_names():
+  from lic_jax.models import registry  # Imports the model files, not a JAX backend.
+  return registry.names()
+
+
+def _check_size(p, args):
+  """--size must be a preset of the arch (unless --init-from fixes the config)."""
+  from lic_jax.models import registry
+  from lic_jax.training.config import DEFAULT_ARCH
+  if args.init_from and not args.arch:
+    return
+  arch = args.arch or DEFAULT_ARCH
+  presets = registry.get(arch).presets
+  if args.size not in presets:
+    p.error(f"--size {args.size!r} is not a preset of {arch}; choose one of "
+            f"{', '.join(presets)}")
 
 
 def _model_config(text):
@@ -49,15 +71,14 @@ def parser():
   p = argparse.ArgumentParser(prog="train.py", description=summary, epilog=details,
                               formatter_class=_Formatter)
   model = p.add_argument_group("model")
-  model.add_argument("--arch", choices=("mlicpp", "mlicpp-old", "elic"), default=None,
-                     help="architecture; mlicpp-old has the synthesis and LRP classes of the "
-                     "2023-09 released weights (default: that of --init-from, else mlicpp)")
-  model.add_argument("--size", choices=("full", "small"), default="full",
-                     help="full: the papers' widths (N=192, M=320; MLIC++ 10 slices, ELIC "
-                     "groups 16,16,32,64,192). small: N=96, M=160 (MLIC++ 5 slices of 32, "
-                     "ELIC groups 8,8,16,32,96), for quick experiments")
+  model.add_argument("--arch", choices=_arch_names(), default=None, metavar="ARCH",
+                     help="a registered model: %(choices)s (default: that of --init-from, "
+                     "else mlicpp)")
+  model.add_argument("--size", default="full", metavar="PRESET",
+                     help="a preset of --arch's config: full, small, test-small, and q1..q8 "
+                     "for zoo models (see below)")
   model.add_argument("--model-config", type=_model_config, default=(), metavar="JSON",
-                     help="override fields of the --size config, e.g. "
+                     help="override fields of the --size config (the arch's config), e.g. "
                      "'{\"N\": 32, \"M\": 64, \"slice_num\": 2}'")
   model.add_argument("--init-from", metavar="MODEL_DIR",
                      help="start from the weights of a model directory (convert.py or train.py "
@@ -70,8 +91,8 @@ def parser():
                     help="validation images (centre crops of --patch-size); keeps "
                     "WORKDIR/best by validation loss")
   data.add_argument("--patch-size", type=int, default=256,
-                    help="square training crop, a multiple of 64; smaller images are upscaled "
-                    "to it")
+                    help="square training crop, a multiple of the model's total stride (64 "
+                    "with a hyperprior); smaller images are upscaled to it")
   data.add_argument("--batch-size", type=int, default=8,
                     help="global batch, split over all devices (a multiple of their number)")
   data.add_argument("--no-flip", dest="flip", action="store_false",
@@ -115,8 +136,11 @@ def parser():
 
 def main(argv=None):
   """Parses argv, trains; returns the exit status (2 for a clear user error)."""
-  args = parser().parse_args(argv)
-  # Import JAX only now: --help stays fast, and jax.distributed must start first.
+  p = parser()
+  args = p.parse_args(argv)
+  _check_size(p, args)
+  # The training modules only now: jax.distributed must start before any JAX backend
+  # (the registry's model files, imported above, start none).
   from lic_jax.training import sharding
   sharding.initialize_distributed()
   from lic_jax.training import TrainConfig, TrainingError, train_and_evaluate

@@ -12,7 +12,6 @@ import numpy as np  # noqa: E402
 
 from lic_jax.codec import Codec  # noqa: E402
 from lic_jax.entropy.factorized import EntropyBottleneck  # noqa: E402
-
 from lic_jax.models import registry  # noqa: E402
 from lic_jax.training import checkpointing, trainer  # noqa: E402
 

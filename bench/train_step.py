@@ -24,17 +24,19 @@ from common import machine, random_params, test_image  # noqa: E402  (adds the r
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lic_jax.training import TrainConfig, input_pipeline, loop, sharding  # noqa: E402
+from lic_jax.models import registry  # noqa: E402
+from lic_jax.training import TrainConfig, input_pipeline, sharding  # noqa: E402
+from lic_jax.training import trainer as trainer_lib  # noqa: E402
 
 
 def bench_step(arch, size, batch, patch, steps, warmup):
+  spec = registry.get(arch)
+  model_config = spec.make_config(size)
   config = TrainConfig(data="", steps=1_000_000, arch=arch, size=size, batch_size=batch,
                        patch_size=patch)
   mesh = sharding.make_mesh()
-  resolved_arch, model_config, _ = loop.resolve_model(config)
-  from lic_jax import models
-  params = random_params(models.build(resolved_arch, model_config))
-  trainer = loop.Trainer(config, mesh, params=params, say=lambda line: None)
+  params = random_params(spec.build(model_config))
+  trainer = trainer_lib.Trainer(config, mesh, params=params, say=lambda line: None)
   trainer.compile_train()
   images = np.stack([test_image(patch, patch, seed=i) for i in range(batch)])
   images = sharding.global_batch(images, mesh)
@@ -71,8 +73,9 @@ def bench_pipeline(batch, patch, threads, batches, num_images=32):
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--arch", default="mlicpp", choices=("mlicpp", "mlicpp-old", "elic"))
-  p.add_argument("--sizes", nargs="+", default=["small", "full"], choices=("small", "full"))
+  p.add_argument("--arch", default="mlicpp", choices=registry.names())
+  p.add_argument("--sizes", nargs="+", default=["small", "full"],
+                 help="presets of --arch (full, small, test-small, q1..q8 for zoo models)")
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--patch", type=int, default=256)
   p.add_argument("--steps", type=int, default=5, help="timed steps per size")
@@ -81,6 +84,10 @@ def main(argv=None):
   p.add_argument("--pipeline-batches", type=int, default=16)
   p.add_argument("--pipeline-only", action="store_true")
   args = p.parse_args(argv)
+  unknown = [size for size in args.sizes if size not in registry.get(args.arch).presets]
+  if unknown:
+    p.error(f"{args.arch} has no preset {', '.join(unknown)}; it has "
+            f"{', '.join(registry.get(args.arch).presets)}")
   print(machine(), flush=True)
   bench_pipeline(args.batch, args.patch, args.threads, args.pipeline_batches)
   if not args.pipeline_only:

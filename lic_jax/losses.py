@@ -1,6 +1,7 @@
 """Rate-distortion losses, as the original MLIC++ `RateDistortionLoss`.
 
-    rate       R = -sum(log2 p(y_tilde)) - sum(log2 p(z_tilde)), in bits per pixel
+    rate       R = sum over the streams (y, and z with a hyperprior) of -sum(log2 p),
+                   in bits per pixel
     MSE        L = lambda * 255^2 * MSE(x_hat, x) + R
     MS-SSIM    L = lambda * (1 - MS-SSIM(x_hat, x)) + R
 
@@ -14,7 +15,10 @@ import math
 import jax
 import jax.numpy as jnp
 
+from lic_jax import metrics
+
 METRICS = ("mse", "ms-ssim")
+LIKELIHOODS = "_likelihoods"
 
 
 def _bits_per_image(likelihoods):
@@ -24,47 +28,40 @@ def _bits_per_image(likelihoods):
 
 
 def _ms_ssim_per_image(x_hat, x):
-  """MS-SSIM of each image, (B, H, W, 3) -> (B,), data range 1.
-
-  Uses `lic_jax.metrics.ms_ssim`, imported here so that MSE training never
-  needs it. Each image is scored alone, which works whether that function returns one
-  value per batch or one per image.
-  """
-  from lic_jax.metrics import ms_ssim
-  return jax.vmap(lambda a, b: jnp.mean(ms_ssim(a[None], b[None])))(x_hat, x)
+  """MS-SSIM of each image, (B, H, W, 3) -> (B,), data range 1. Each image is scored
+  alone, which works whether `metrics.ms_ssim` returns one value per batch or per image."""
+  return jax.vmap(lambda a, b: jnp.mean(metrics.ms_ssim(a[None], b[None])))(x_hat, x)
 
 
 def per_image_terms(out, x, lmbda, metric="mse"):
   """The loss and its parts for each image of a batch.
 
-  out: the model's forward dict (x_hat, y_likelihoods, z_likelihoods); x: (B, H, W, 3)
-  in [0, 1]. Returns a dict of (B,) arrays: loss, bpp, y_bpp, z_bpp, mse, and ms_ssim
-  for the MS-SSIM metric.
+  out: the model's forward dict (x_hat and `<stream>_likelihoods` for each stream);
+  x: (B, H, W, 3) in [0, 1]. Returns a dict of (B,) arrays: loss, bpp, `<stream>_bpp`
+  for each stream (y_bpp, and z_bpp with a hyperprior), mse, and ms_ssim for the
+  MS-SSIM metric.
   """
   if metric not in METRICS:
     raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
   num_pixels = x.shape[1] * x.shape[2]
-  y_bpp = _bits_per_image(out["y_likelihoods"]) / num_pixels
-  z_bpp = _bits_per_image(out["z_likelihoods"]) / num_pixels
-  bpp = y_bpp + z_bpp
-  mse = jnp.mean(jnp.square(out["x_hat"] - x), axis=(1, 2, 3))
-  terms = {"bpp": bpp, "y_bpp": y_bpp, "z_bpp": z_bpp, "mse": mse}
+  streams = sorted(k[:-len(LIKELIHOODS)] for k in out if k.endswith(LIKELIHOODS))
+  if not streams:
+    raise ValueError(f"the forward dict has no *{LIKELIHOODS} (keys: {sorted(out)})")
+  terms = {f"{name}_bpp": _bits_per_image(out[name + LIKELIHOODS]) / num_pixels
+           for name in streams}
+  terms["bpp"] = sum(terms[f"{name}_bpp"] for name in streams)
+  terms["mse"] = mse = jnp.mean(jnp.square(out["x_hat"] - x), axis=(1, 2, 3))
   if metric == "mse":
-    terms["loss"] = lmbda * 255.0 ** 2 * mse + bpp
+    terms["loss"] = lmbda * 255.0 ** 2 * mse + terms["bpp"]
   else:
     terms["ms_ssim"] = _ms_ssim_per_image(out["x_hat"], x)
-    terms["loss"] = lmbda * (1.0 - terms["ms_ssim"]) + bpp
+    terms["loss"] = lmbda * (1.0 - terms["ms_ssim"]) + terms["bpp"]
   return terms
 
 
 def rate_distortion(out, x, lmbda, metric="mse"):
-  """The batch loss of the original (scalars): loss, bpp, y_bpp, z_bpp, mse, psnr
-  (of the batch MSE, on the unclipped x_hat) and ms_ssim for that metric."""
+  """The batch loss of the original (scalars): the means of `per_image_terms`, and
+  psnr of the batch MSE (on the unclipped x_hat) as the original logs it."""
   terms = {k: jnp.mean(v) for k, v in per_image_terms(out, x, lmbda, metric).items()}
-  terms["psnr"] = psnr(terms["mse"])
+  terms["psnr"] = metrics.psnr(terms["mse"])
   return terms
-
-
-def psnr(mse):
-  """PSNR in dB for images in [0, 1]."""
-  return -10.0 * jnp.log10(jnp.maximum(mse, 1e-20))

@@ -3,7 +3,7 @@ and data parallelism (one step on 2 devices equals the step on 1).
 
 What costs time here is XLA compiling the train step of the tiny MLIC++ (N=32, M=64,
 2 slices; ~40-60 s on 2 cores). The training runs share this process, where
-`loop._COMPILED` lets the resume and the 1-device step reuse the first run's
+`trainer._COMPILED` lets the resume and the 1-device step reuse the first run's
 executables; the 2-device step compiles once more in a subprocess (XLA_FLAGS must be
 set before JAX starts). JAX's persistent compilation cache is not used: on CPU with
 JAX 0.5.3, executables loaded from it hang (2 devices) or abort (1 device) on their
@@ -67,7 +67,7 @@ def run_cli(args, env_extra=None):
 
 def test_rd_loss_is_the_originals_formula():
   import jax.numpy as jnp
-  from lic_jax.training import losses
+  from lic_jax import losses
   x = jnp.full((2, 64, 64, 3), 0.5)
   out = {"x_hat": x + 0.1, "y_likelihoods": jnp.full((2, 4, 4, 8), 0.5),
          "z_likelihoods": jnp.full((2, 1, 1, 4), 0.25)}
@@ -79,10 +79,28 @@ def test_rd_loss_is_the_originals_formula():
   np.testing.assert_allclose(terms["psnr"], 20.0, rtol=1e-4)
 
 
+def test_rd_loss_sums_the_streams_present():
+  """A factorized-prior model has y alone: the rate is y's, and there is no z_bpp."""
+  import jax.numpy as jnp
+  from lic_jax import losses
+  x = jnp.full((2, 64, 64, 3), 0.5)
+  out = {"x_hat": x + 0.1, "y_likelihoods": jnp.full((2, 4, 4, 8), 0.5),
+         "y_hat": jnp.zeros((2, 4, 4, 8))}
+  terms = losses.rate_distortion(out, x, lmbda=0.0130)
+  bpp = 4 * 4 * 8 / (64 * 64)
+  assert "z_bpp" not in terms
+  np.testing.assert_allclose([terms["bpp"], terms["y_bpp"]], [bpp, bpp], rtol=1e-4)
+  np.testing.assert_allclose(terms["loss"], 0.0130 * 255 ** 2 * 0.01 + bpp, rtol=1e-4)
+  out["z_likelihoods"] = jnp.full((2, 1, 1, 4), 0.25)
+  terms = losses.per_image_terms(out, x, lmbda=0.0130)
+  np.testing.assert_allclose(terms["z_bpp"], [8 / (64 * 64)] * 2, rtol=1e-4)
+  np.testing.assert_allclose(terms["bpp"], terms["y_bpp"] + terms["z_bpp"], rtol=1e-6)
+
+
 def test_ms_ssim_loss():
   import jax.numpy as jnp
-  from lic_jax.evaluation import metrics
-  from lic_jax.training import losses
+  from lic_jax import metrics
+  from lic_jax import losses
   x = jnp.asarray(np.stack([synthetic_image(192, 192, s) for s in range(2)]) / 255.0,
                   jnp.float32)
   x_hat = jnp.clip(x + 0.02, 0, 1)
@@ -99,8 +117,8 @@ def test_optimizers_split_quantiles_and_decay_at_milestones():
   import jax
   import jax.numpy as jnp
   from lic_jax import models
-  from lic_jax.training import loop, state
-  shapes = loop.param_shapes(models.build("mlicpp", TINY))
+  from lic_jax.training import state, trainer
+  shapes = trainer.param_shapes(models.build("mlicpp", TINY))
   labels = jax.tree_util.tree_leaves_with_path(state.param_labels(shapes))
   aux = [jax.tree_util.keystr(p) for p, label in labels if label == state.AUX]
   assert aux == ["['entropy_bottleneck']['quantiles']"]
@@ -179,6 +197,19 @@ def test_cli_patch_larger_than_every_image_is_a_clear_error(tmp_path):
   assert result.returncode == 2
   assert "smaller than the patch size 256" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_cli_arch_and_size_come_from_the_registry(tmp_path, capsys):
+  from lic_jax.models import registry
+  p = train_module().parser()
+  arch = next(a for a in p._actions if a.dest == "arch")
+  assert list(arch.choices) == registry.names()
+  args = ["--data", str(tmp_path), "--workdir", str(tmp_path / "w"), "--steps", "1"]
+  with pytest.raises(SystemExit) as exit_info:
+    train_module().main(args + ["--arch", "elic", "--size", "q3"])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert "--size 'q3' is not a preset of elic" in err and "full" in err
 
 
 # ---- train.py end to end --------------------------------------------------------
@@ -272,17 +303,20 @@ def test_trained_model_compresses_and_decompresses(trained):
 _TWO_DEVICE_STEP = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
-    from lic_jax.training import loop, sharding
-    config = loop.TrainConfig(**json.loads(sys.argv[1]))
+    from lic_jax.training import checkpointing, sharding
+    from lic_jax.training.config import TrainConfig
+    from lic_jax.training.trainer import Trainer
+    config = TrainConfig(**json.loads(sys.argv[1]))
     mesh = sharding.make_mesh()
     assert mesh.devices.size == 2, jax.devices()
-    trainer = loop.Trainer(config, mesh, say=lambda line: None, abstract=True)
-    manager = loop.checkpoint_manager(sys.argv[2], 5)
-    trainer.state, _, _ = loop.restore_checkpoint(manager, int(sys.argv[3]), trainer.state, mesh)
+    trainer = Trainer(config, mesh, say=lambda line: None, abstract=True)
+    manager = checkpointing.checkpoint_manager(sys.argv[2], 5)
+    trainer.state, _, _ = checkpointing.restore_checkpoint(manager, int(sys.argv[3]),
+                                                           trainer.state, mesh)
     trainer.compile_train()
     metrics = trainer.step(np.load(sys.argv[4]))
-    leaves = jax.tree_util.tree_leaves(loop.host_copy(trainer.state.params))
-    np.savez(sys.argv[5], loss=loop.host_copy(metrics)["loss"], *leaves)
+    leaves = jax.tree_util.tree_leaves(sharding.host_copy(trainer.state.params))
+    np.savez(sys.argv[5], loss=sharding.host_copy(metrics)["loss"], *leaves)
 """)
 
 
@@ -290,8 +324,9 @@ def test_one_step_is_the_same_on_two_devices_as_on_one(trained, tmp_path):
   """Restore the step-20 state, take one step on the same global batch of 2 on a
   1-device mesh (here) and a 2-device mesh (a subprocess with 2 host devices)."""
   import jax
-  from lic_jax.training import loop, sharding
-  config = loop.TrainConfig(data=trained["data"], steps=STEPS, model_overrides=tuple(
+  from lic_jax.training import checkpointing, sharding, trainer as trainer_lib
+  from lic_jax.training.config import TrainConfig
+  config = TrainConfig(data=trained["data"], steps=STEPS, model_overrides=tuple(
       TINY.items()), patch_size=64, batch_size=2, lr_milestones=(35,), seed=3)
   batch = np.stack([synthetic_image(64, 64, 200 + i) for i in range(2)])
   np.save(tmp_path / "batch.npy", batch)
@@ -307,12 +342,13 @@ def test_one_step_is_the_same_on_two_devices_as_on_one(trained, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
 
   mesh = sharding.make_mesh(jax.devices()[:1])
-  trainer = loop.Trainer(config, mesh, say=lambda line: None, abstract=True)
-  manager = loop.checkpoint_manager(str(trained["workdir"]), 5)
-  trainer.state, _, _ = loop.restore_checkpoint(manager, CHECKPOINT_EVERY, trainer.state, mesh)
+  trainer = trainer_lib.Trainer(config, mesh, say=lambda line: None, abstract=True)
+  manager = checkpointing.checkpoint_manager(str(trained["workdir"]), 5)
+  trainer.state, _, _ = checkpointing.restore_checkpoint(manager, CHECKPOINT_EVERY,
+                                                         trainer.state, mesh)
   trainer.compile_train()  # Reuses the training run's executable.
-  loss_one = float(loop.host_copy(trainer.step(batch))["loss"])
-  one = jax.tree_util.tree_leaves(loop.host_copy(trainer.state.params))
+  loss_one = float(sharding.host_copy(trainer.step(batch))["loss"])
+  one = jax.tree_util.tree_leaves(sharding.host_copy(trainer.state.params))
   two = np.load(tmp_path / "two.npz")
   np.testing.assert_allclose(float(two["loss"]), loss_one, rtol=1e-5)
   diff = max(float(np.abs(a - two[f"arr_{i}"]).max()) for i, a in enumerate(one))
@@ -343,3 +379,29 @@ def test_init_from_starts_from_exactly_the_converted_weights(model_dirs, codecs,
                                   "--workdir", str(tmp_path / "w2"), "--patch-size", "64",
                                   "--batch-size", "2", "--steps", "0"])
   assert mismatch == 2
+
+
+def test_a_model_without_z_trains(tmp_path):
+  """bmshj2018-factorized (y under a factorized prior, no hyperprior) trains through
+  train.py; its model directory has y's tables only and loads as a codec."""
+  import jax
+  import lic_jax
+  from lic_jax import checkpoint
+  from lic_jax.training.writers import read_jsonl
+  data = make_folder(tmp_path / "data", 2)
+  workdir = tmp_path / "w"
+  status = train_module().main([
+      "--arch", "bmshj2018-factorized", "--size", "test-small", "--data", data,
+      "--workdir", str(workdir), "--patch-size", "64", "--batch-size", "2", "--steps", "2",
+      "--log-every", "1"])
+  assert status == 0
+  train = read_jsonl(workdir / "metrics.jsonl", "train")
+  assert [r["step"] for r in train] == [1, 2]
+  assert "y_bpp" in train[-1] and "z_bpp" not in train[-1]
+  assert np.isfinite([train[-1]["loss"], train[-1]["aux_loss"]]).all()
+  meta, params, tables = checkpoint.load(str(workdir / "final"))
+  assert meta["arch"] == "bmshj2018-factorized" and meta["trained_steps"] == 2
+  assert sorted(tables) == ["y_cdf_length", "y_offset", "y_quantized_cdf"]
+  x = jax.numpy.asarray(synthetic_image(64, 64, 7)[None] / 255.0, jax.numpy.float32)
+  out = lic_jax.load_model(str(workdir / "final")).forward(x)
+  assert "y_likelihoods" in out and "z_likelihoods" not in out

@@ -67,11 +67,13 @@ import sys
 import jax
 import numpy as np
 from lic_jax import checkpoint
-from lic_jax.training.loop import model_tables
+from lic_jax.models import registry
+from lic_jax.training.checkpointing import model_tables
 source, target = sys.argv[1:]
 meta, params, _ = checkpoint.load(source)
 half = jax.tree_util.tree_map(lambda a: a.astype(np.float16), params)
-tables = model_tables(jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
+model = registry.build(meta["arch"], meta["config"])
+tables = model_tables(model, jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
 extra = {k: v for k, v in meta.items()
          if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
 extra["weights_dtype"] = "float16"

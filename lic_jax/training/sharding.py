@@ -102,3 +102,8 @@ def replicate(tree, mesh):
 @jax.jit
 def _owned_copy(tree):
   return jax.tree_util.tree_map(jnp.copy, tree)
+
+
+def host_copy(tree):
+  """Numpy copy of a replicated pytree (this process's first shard is the whole)."""
+  return jax.tree_util.tree_map(lambda x: np.asarray(x.addressable_data(0)), tree)

@@ -1,0 +1,185 @@
+"""A run's model, optimizers, train state and compiled steps on a mesh.
+
+One jitted step does what one iteration of the original's `train_one_epoch` does:
+the training forward (uniform noise for the likelihoods, straight-through rounding
+for the latents), the RD loss, a clipped Adam update of the main parameters, then
+the aux loss at the updated density and an Adam update of the entropy bottleneck's
+quantiles. Steps are compiled once ahead of time for a (global batch, patch) shape,
+sharded over a Mesh of all devices (batch split, state replicated), the state donated.
+"""
+import json
+import time
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lic_jax import losses
+from lic_jax.entropy import factorized
+from lic_jax.models import registry
+from lic_jax.training import config as config_lib
+from lic_jax.training import sharding, validation
+from lic_jax.training import state as state_lib
+
+# Shape of the dummy input params are created with (params do not depend on it).
+INIT_SHAPE = (1, 64, 64, 3)
+
+
+def _init_fn(model):
+  """key -> a fresh param tree of `model`."""
+  return lambda key: model.init(key, jnp.zeros(INIT_SHAPE))["params"]
+
+
+def param_shapes(model):
+  """The param tree of `model` as ShapeDtypeStructs (nothing computed)."""
+  return jax.eval_shape(_init_fn(model), jax.random.PRNGKey(0))
+
+
+def init_params(model, mesh, seed, loaded=None):
+  """Replicated params: fresh from `model.init`, or `loaded` (host arrays) after
+  checking they have exactly the model's tree, shapes and dtypes."""
+  if loaded is None:
+    init = jax.jit(_init_fn(model), out_shardings=sharding.replicated(mesh))
+    return init(jax.random.PRNGKey(seed))
+  expected = param_shapes(model)
+  want = {jax.tree_util.keystr(p): (x.shape, x.dtype)
+          for p, x in jax.tree_util.tree_flatten_with_path(expected)[0]}
+  have = {jax.tree_util.keystr(p): (np.shape(x), np.asarray(x).dtype)
+          for p, x in jax.tree_util.tree_flatten_with_path(loaded)[0]}
+  if want != have:
+    diff = sorted(set(want.items()) ^ set(have.items()))[:5]
+    raise config_lib.TrainingError(f"--init-from params do not fit the model: {diff}")
+  return sharding.replicate(jax.tree_util.tree_unflatten(
+      jax.tree_util.tree_structure(expected),
+      [np.asarray(x) for x in jax.tree_util.tree_leaves(loaded)]), mesh)
+
+
+def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
+  """(state, uint8 images (B, P, P, 3)) -> (new state, dict of scalar metrics)."""
+
+  def train_step(state, images):
+    x = images.astype(jnp.float32) / 255.0
+    rng, key = jax.random.split(state.rng)
+
+    def loss_fn(params):
+      out = model.apply({"params": params}, x, key)
+      terms = losses.rate_distortion(out, x, lmbda, metric)
+      return terms["loss"], terms
+
+    (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = main_tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # As the original: the aux loss is taken after the main step, at the new density
+    # (aux_loss stops gradients into the density, so only the quantiles get one).
+    # Every model has a factorized prior named entropy_bottleneck (z's, or y's alone).
+    quantiles = state_lib.quantiles(params)
+    aux, aux_grad = jax.value_and_grad(lambda q: factorized.aux_loss(
+        state_lib.with_quantiles(params, q)["entropy_bottleneck"]))(quantiles)
+    aux_update, aux_opt_state = aux_tx.update(aux_grad, state.aux_opt_state, quantiles)
+    params = state_lib.with_quantiles(params, optax.apply_updates(quantiles, aux_update))
+    grad_norm = jnp.linalg.norm(jax.flatten_util.ravel_pytree(grads)[0])
+    metrics = dict(terms, aux_loss=aux, grad_norm=grad_norm, lr=schedule(state.step))
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              aux_opt_state=aux_opt_state, rng=rng)
+    return new_state, metrics
+
+  return train_step
+
+
+def compile_step(fn, args, in_shardings, out_shardings, donate, name, say):
+  """Ahead-of-time compiled `fn` for the shapes of `args` (which may be abstract);
+  calling it with other shapes is an error instead of a silent recompile."""
+  start = time.perf_counter()
+  compiled = jax.jit(fn, in_shardings=in_shardings, out_shardings=out_shardings,
+                     donate_argnums=donate).lower(*args).compile()
+  seconds = time.perf_counter() - start
+  batch = args[-1]
+  say(f"compiled {name} for {tuple(batch.shape)} {batch.dtype} in {seconds:.1f} s")
+  return compiled, seconds
+
+
+# Compiled steps of this process by everything their program depends on, so that a
+# second run with the same settings (a resume in a notebook, the tests) reuses them.
+_COMPILED = {}
+
+
+class Trainer:
+  """A run's model, optimizers, train state and compiled steps on a mesh.
+
+  params: host params to start from (default: --init-from, else a fresh init).
+  abstract: only the state's shapes (`state` holds ShapeDtypeStructs), for a state
+  that a checkpoint restore will fill; saves compiling the init.
+  """
+
+  def __init__(self, config, mesh, params=None, say=print, abstract=False):
+    if config.metric not in losses.METRICS:
+      raise config_lib.TrainingError(f"--metric must be one of {losses.METRICS}")
+    self.config, self.mesh, self.say = config, mesh, say
+    self.arch, self.model_config, loaded = config_lib.resolve_model(config)
+    self.model = registry.build(self.arch, self.model_config)
+    if config.patch_size % self.model.pad_multiple:
+      raise config_lib.TrainingError(
+          f"--patch-size must be a multiple of {self.model.pad_multiple} (the total "
+          f"stride of {self.arch}), not {config.patch_size}")
+    self.opt_config = state_lib.OptimizerConfig(
+        lr=config.lr, milestones=config.milestones(), clip_norm=config.clip_norm,
+        aux_lr=config.aux_lr)
+    self.replicated = sharding.replicated(mesh)
+    self.batch_sharding = sharding.batch_sharded(mesh)
+    if abstract:
+      params = param_shapes(self.model)
+    elif params is None:
+      params = init_params(self.model, mesh, config.seed, loaded)
+    else:
+      params = sharding.replicate(params, mesh)
+    self.main_tx, self.aux_tx = state_lib.optimizers(self.opt_config, params)
+    create = jax.jit(lambda p, key: state_lib.create(p, self.main_tx, self.aux_tx, key),
+                     out_shardings=self.replicated)
+    key = jax.random.PRNGKey(config.seed + 1)
+    self.state = jax.eval_shape(create, params, key) if abstract else create(params, key)
+    self.train_fn = self.eval_fn = None
+    self.compile_seconds = {}
+
+  def batch_spec(self):
+    """The global uint8 batch the steps take (shape, dtype, sharding)."""
+    c = self.config
+    return jax.ShapeDtypeStruct((c.batch_size, c.patch_size, c.patch_size, 3), jnp.uint8,
+                                sharding=self.batch_sharding)
+
+  def _compile(self, name, make, args, out_shardings, donate):
+    c = self.config
+    key = (name, self.arch, json.dumps(self.model_config, sort_keys=True, default=list),
+           self.opt_config, c.lmbda, c.metric, c.batch_size, c.patch_size,
+           tuple(d.id for d in self.mesh.devices.flat), jax.process_count())
+    if key in _COMPILED:
+      self.say(f"reusing the compiled {name}")
+      self.compile_seconds[name] = 0.0
+      return _COMPILED[key]
+    compiled, self.compile_seconds[name] = compile_step(
+        make(), args, (self.replicated, self.batch_sharding), out_shardings, donate,
+        name.replace("_", " "), self.say)
+    _COMPILED[key] = compiled
+    return compiled
+
+  def compile_train(self):
+    """Compiles the train step; `self.train_fn(state, batch) -> (state, metrics)`
+    then donates the state it is given."""
+    self.train_fn = self._compile(
+        "train_step", lambda: make_train_step(
+            self.model, self.main_tx, self.aux_tx, state_lib.learning_rate(self.opt_config),
+            self.config.lmbda, self.config.metric),
+        (self.state, self.batch_spec()), (self.replicated, self.replicated), 0)
+
+  def compile_eval(self):
+    self.eval_fn = self._compile(
+        "eval_step", lambda: validation.make_eval_step(self.model, self.config.lmbda,
+                                                       self.config.metric),
+        (self.state.params, self.batch_spec()), self.replicated, ())
+
+  def step(self, local_images):
+    """One training step on this process's rows; returns the metrics (on device)."""
+    self.state, metrics = self.train_fn(self.state, sharding.global_batch(local_images,
+                                                                          self.mesh))
+    return metrics
