@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, bounded, nhwc, reference_outputs
+from test_bitstream import version1
 from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
 from lic_jax.codec import pad_image, to_uint8
@@ -427,6 +428,15 @@ def test_streams_from_another_model_are_refused(codecs):
                        stream.strings, "other-coder").to_bytes()
   with pytest.raises(BitstreamError, match="coder"):
     target.decompress(other_coder)
+
+
+def test_format_1_streams_still_decode(size_codec):
+  """Streams written before the container named its strings and coder decode the same."""
+  image = fixture_image(SIZE_MODEL)
+  data = size_codec.compress(image)
+  old = version1(Stream.from_bytes(data))
+  assert bitstream.info(old)["format_version"] == 1
+  assert np.array_equal(size_codec.decompress(old), size_codec.decompress(data))
 
 
 def test_streams_of_huge_images_need_max_pixels(size_codec):
