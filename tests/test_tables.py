@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import state_dict, stored_tables
+from conftest import reference_path, state_dict, stored_tables
 from lic_jax.entropy import gaussian, tables
 
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
@@ -106,11 +106,21 @@ def test_factorized_tables_equal_stored(name):
   np.testing.assert_array_equal(computed.quantized_cdf, stored.quantized_cdf)
 
 
-@pytest.mark.parametrize("name", FIXTURES)
-def test_stored_scale_table_is_torch_float32(name):
-  """Why gaussian_tables takes the checkpoint's scale table: torch's float32
-  exp(linspace) is a few ulps off numpy's float64 one, and those ulps move edges."""
-  stored = state_dict(name)["gaussian_conditional.scale_table"]
+ZOO_CHECKPOINTS = [f"compressai/{arch}_small.pth.tar"
+                   for arch in ("bmshj2018_hyperprior", "mbt2018_mean", "mbt2018", "cheng2020_anchor")]
+
+
+@pytest.mark.parametrize("path", [f"{name}.pth.tar" for name in FIXTURES] + ZOO_CHECKPOINTS)
+def test_default_scale_table_and_its_tables_are_compressais(path):
+  """The scale table of a model trained here is compressai's to the bit (torch's
+  float32 linspace and exp), so are the Gaussian CDF tables computed from it: a
+  decoder with the stored tables of a converted checkpoint and one that recomputes
+  them agree."""
+  from lic_jax import convert
+  sd = convert.load_torch_state_dict(reference_path(path))
   ours = gaussian.default_scale_table()
-  ulps = np.abs(stored.view(np.int32).astype(np.int64) - ours.view(np.int32))
-  assert 0 < ulps.max() <= 4
+  np.testing.assert_array_equal(ours.view(np.int32), sd["gaussian_conditional.scale_table"].view(np.int32))
+  computed = tables.gaussian_tables(ours)
+  for name, value in (("quantized_cdf", computed.quantized_cdf),
+                      ("cdf_length", computed.cdf_length), ("offset", computed.offset)):
+    np.testing.assert_array_equal(value, sd[f"gaussian_conditional._{name}"], err_msg=name)

@@ -18,9 +18,23 @@ SCALE_TABLE_RANGE = (0.11, 256.0, 64)
 
 
 def default_scale_table():
-  """The 64 log-spaced scales 0.11..256 (float32), as compressai's get_scale_table."""
+  """The 64 log-spaced scales 0.11..256 (float32), bit for bit what compressai's
+  get_scale_table gives: torch.exp(torch.linspace(log 0.11, log 256, 64)).
+
+  torch's float32 linspace takes a float32 step and computes each entry with one
+  rounding (a fused multiply-add), from the start for the first half and from the
+  end for the second; its float32 exp is correctly rounded here. Tables computed
+  from this equal the ones stored in the checkpoints.
+  """
   lo, hi, levels = SCALE_TABLE_RANGE
-  return np.exp(np.linspace(math.log(lo), math.log(hi), levels)).astype(np.float32)
+  start, end = np.float32(math.log(lo)), np.float32(math.log(hi))
+  step = (end - start) / np.float32(levels - 1)
+  index = np.arange(levels)
+  # A float32 product is exact in float64, so one rounding to float32 after the sum
+  # is what the fused multiply-add does.
+  linspace = np.where(index < levels // 2, np.float64(start) + np.float64(step) * index,
+                      np.float64(end) - np.float64(step) * (levels - 1 - index))
+  return np.exp(linspace.astype(np.float32).astype(np.float64)).astype(np.float32)
 
 
 def standardized_cumulative(x):

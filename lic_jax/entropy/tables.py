@@ -99,9 +99,9 @@ def _stack(pmfs, tails, lengths):
 def gaussian_tables(scale_table, tail_mass=1e-9):
   """Tables of zero-mean Gaussians, one row per scale: (n,) scales -> n rows.
 
-  Row i spans +-ceil(scale_i * z) with z the 1 - tail_mass/2 normal quantile. Use
-  the scale table stored in the checkpoint: torch's float32 linspace/exp differs
-  from numpy's by a few ulps, enough to move a table edge.
+  Row i spans +-ceil(scale_i * z) with z the 1 - tail_mass/2 normal quantile. An ulp
+  of a scale can move a table edge, so the scale table must be torch's to the bit:
+  a checkpoint's stored one, or `gaussian.default_scale_table()`, which is.
   """
   scales = np.asarray(scale_table, np.float32)
   multiplier = np.float32(-statistics.NormalDist().inv_cdf(tail_mass / 2))
