@@ -477,3 +477,27 @@ def test_wrong_arch_refused():
   assert "h_a, h_s" in message
   message = check_wrong_arch("bmshj2018_factorized", "bmshj2018-hyperprior")
   assert "modules: entropy_bottleneck, g_a, g_s)" in message
+
+
+def test_convert_cli_records_the_zoo_qualities(tmp_path):
+  """convert.py on a zoo file of the q6-q8 shapes (zeros but the constant buffers)
+  records the zoo name and the qualities those shapes fit."""
+  import os
+  import subprocess
+  import sys
+  torch = pytest.importorskip("torch", reason="writing a PyTorch checkpoint needs torch")
+  with open(reference_path("compressai/compressai_zoo_keys.json")) as f:
+    entries = json.load(f)["architectures"]["bmshj2018-hyperprior"]
+  entry = next(e for e in entries.values() if e["qualities"] == [6, 7, 8])
+  sd = manifest_state_dict(entry, state_dict(ref_name("bmshj2018_hyperprior")))
+  path = tmp_path / "bmshj2018-hyperprior-8.pth.tar"
+  torch.save({k: torch.from_numpy(np.array(v)) for k, v in sd.items()}, path)
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run([sys.executable, os.path.join(repo, "convert.py"), str(path),
+                           "--out", str(tmp_path / "model")], capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert "zoo:        bmshj2018-hyperprior, quality 6 or 7 or 8" in result.stdout
+  meta = checkpoint.read_meta(str(tmp_path / "model"))
+  assert meta["arch"] == "bmshj2018-hyperprior" and meta["config"] == {"N": 192, "M": 320}
+  assert meta["zoo"] == {"name": "bmshj2018-hyperprior", "qualities": [6, 7, 8]}
