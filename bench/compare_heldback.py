@@ -17,7 +17,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests"))  # the escape-payload arithmetic
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -26,6 +28,7 @@ from lic_jax import checkpoint, convert, latent  # noqa: E402
 from lic_jax.codec import Codec, to_uint8  # noqa: E402
 from lic_jax.coder import range_coder  # noqa: E402
 from lic_jax.entropy import factorized  # noqa: E402
+from test_balle import escape_payload_bytes  # noqa: E402
 
 
 def nhwc(array):
@@ -65,22 +68,6 @@ def y_symbol_flips(codec, ref):
   return int(flips.sum()), float(tie.max()) if tie.size else None
 
 
-def escape_payload_bytes(symbols, indexes, table):
-  """(compressai's, lic_jax's) bytes for the values of escaped symbols, which the two
-  coders write differently after the escape bin (as in tests/test_balle.py)."""
-  indexes = np.asarray(indexes).ravel()
-  values = np.asarray(symbols, np.int64).ravel() - table.offset[indexes]
-  escape = table.cdf_length[indexes] - 2
-  escaped = (values < 0) | (values >= escape)
-  v, e = values[escaped], escape[escaped]
-  raw = np.where(v < 0, -2 * v - 1, 2 * (v - e))
-  chunks = np.array([next(n for n in range(17) if r >> (4 * n) == 0) for r in raw], np.int64)
-  theirs = np.sum(4 * (chunks // 15 + 1 + chunks))
-  g = np.where(v < 0, -v, v - e + 1)
-  bit_length = np.frexp(g.astype(np.float64))[1].astype(np.int64) - 1
-  return theirs / 8, np.sum(2 * bit_length + 2) / 8, int(escaped.sum())
-
-
 def coder_on_their_symbols(codec, ref):
   """compressai's symbols coded by our range coder with our tables:
   {stream: (our bytes, compressai's bytes less its escape payload plus ours, escapes)}."""
@@ -94,7 +81,9 @@ def coder_on_their_symbols(codec, ref):
       indexes = np.broadcast_to(np.arange(symbols.shape[1])[None, :, None, None], symbols.shape)
     table = codec.stream_tables[stream].cdf
     data = range_coder.encode(symbols, np.ascontiguousarray(indexes), table)
-    theirs_payload, ours_payload, escapes = escape_payload_bytes(symbols, indexes, table)
+    theirs_payload, ours_payload = escape_payload_bytes(symbols, indexes, table)
+    values = np.asarray(symbols, np.int64).ravel() - table.offset[indexes.ravel()]
+    escapes = int(np.sum((values < 0) | (values >= table.cdf_length[indexes.ravel()] - 2)))
     expected = ref[f"compress:{stream}_string"].size - theirs_payload + ours_payload
     out[stream] = (len(data), round(float(expected)), escapes)
   return out
