@@ -12,6 +12,8 @@ The run is resumable (`--resume`), writes `WORKDIR/final` (and `WORKDIR/best` wi
 --model DIR` read. Multi-host: start the same command on every host with
 JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID set (or
 LIC_JAX_DISTRIBUTED=1 on clusters JAX detects itself: Cloud TPU, SLURM, Open MPI).
+SIGTERM to any one process (a TPU VM's maintenance event) has all of them save the
+same step and exit 0; start them again with --resume.
 """
 import argparse
 import json
@@ -142,7 +144,17 @@ def main(argv=None):
   # The training modules only now: jax.distributed must start before any JAX backend
   # (the registry's model files, imported above, start none).
   from lic_jax.training import sharding
-  sharding.initialize_distributed()
+  distributed = sharding.initialize_distributed()
+  try:
+    return _train(args, distributed)
+  finally:
+    if distributed:  # On every path: all processes leave together (a shutdown barrier).
+      import jax
+      jax.distributed.shutdown()
+
+
+def _train(args, distributed):
+  """Trains per the parsed `args`; returns the exit status."""
   from lic_jax.training import TrainConfig, TrainingError, train_and_evaluate
   from lic_jax.training.input_pipeline import DataError
   from lic_jax.checkpoint import ModelDirError
@@ -161,9 +173,9 @@ def main(argv=None):
   except KeyboardInterrupt:
     print("train.py: interrupted", file=sys.stderr)
     return 130
-  if summary["stopped"]:
-    return 143
-  return 0
+  # A signal to this one process: 128 + SIGTERM. Several processes stop together at a
+  # preemption notice, saved and in good order: 0, as a scheduler expects of a clean exit.
+  return 143 if summary["stopped"] and not distributed else 0
 
 
 if __name__ == "__main__":

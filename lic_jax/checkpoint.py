@@ -43,7 +43,8 @@ def model_hash(arch, config, params):
 
 
 def save(directory, arch, config, params, tables, extra=None, overwrite=False):
-  """Writes a model directory atomically; returns its metadata dict."""
+  """Writes a model directory atomically, from the calling process alone; returns its
+  metadata dict."""
   import orbax.checkpoint as ocp
   directory = os.path.abspath(directory)
   if os.path.exists(directory) and os.listdir(directory) and not overwrite:
@@ -62,7 +63,12 @@ def save(directory, arch, config, params, tables, extra=None, overwrite=False):
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".lic_jax-", dir=parent)
   try:
-    checkpointer = ocp.PyTreeCheckpointer()
+    # This process alone writes: with jax.distributed up, orbax's default checkpointer
+    # waits at barriers for every process, and train.py writes from process 0 only.
+    alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                               active_processes={jax.process_index()})
+    checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler(multiprocessing_options=alone),
+                                    multiprocessing_options=alone)
     checkpointer.save(os.path.join(staging, ARRAYS_DIR),
                       {"params": params, "tables": {k: np.asarray(v) for k, v in tables.items()}})
     with open(os.path.join(staging, META_FILE), "w") as f:

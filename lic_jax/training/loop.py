@@ -15,6 +15,7 @@ import statistics
 import time
 
 import jax
+from jax.experimental import multihost_utils
 
 from lic_jax.training import checkpointing as ckpt
 from lic_jax.training import config as config_lib
@@ -25,14 +26,20 @@ from lic_jax.training.validation import Validation
 
 
 class _StopFlag:
-  """Set by SIGTERM/SIGINT: the loop saves a checkpoint and returns."""
+  """Whether the loop stops after a step (it then saves a checkpoint and returns).
+
+  One process: set by SIGTERM or SIGINT. Several: a stop must happen at the same step
+  everywhere, or the others hang in the next collective. JAX's distributed runtime
+  catches SIGTERM on any process (a TPU VM's maintenance notice) and its preemption
+  sync has all processes agree on a step; checking it is a local read, no collective.
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = {}
 
   def __enter__(self):
-    if jax.process_count() == 1:  # Multi-host: stopping one process alone would hang.
+    if jax.process_count() == 1:
       for sig in (signal.SIGTERM, signal.SIGINT):
         try:
           self._previous[sig] = signal.signal(sig, self._handle)
@@ -45,9 +52,25 @@ class _StopFlag:
       raise KeyboardInterrupt
     self.requested = True
 
+  def at(self, step):
+    """Whether to stop after `step`; call it after every step, on every process."""
+    if jax.process_count() > 1:
+      self.requested = multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
+
+
+def _on_primary(name, fn):
+  """Runs `fn` on process 0 alone; the others wait for it here, at a barrier with no
+  deadline (a device all-gather), not at a later one that has one (orbax's, the
+  distributed shutdown's)."""
+  if jax.process_index() == 0:
+    fn()
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f"lic_jax:{name}")
 
 
 class _Throughput:
@@ -157,8 +180,7 @@ def train_and_evaluate(config, workdir, devices=None):
             f"PSNR {metrics['psnr']:.2f} dB")
     if metrics["loss"] < best_val:
       best_val = metrics["loss"]
-      if is_main:
-        write_model(ckpt.BEST_DIR, step, metrics)
+      _on_primary(f"best-{step}", lambda: write_model(ckpt.BEST_DIR, step, metrics))
       line += "  (best so far, saved)"
     say(line)
     return metrics
@@ -192,19 +214,20 @@ def train_and_evaluate(config, workdir, devices=None):
       if pending is not None:
         finish_pending()
       pending = (step, metrics)
+      stopping = stop.at(step)
       at_val = validation is not None and config.val_every and step % config.val_every == 0
       at_ckpt = config.checkpoint_every and step % config.checkpoint_every == 0
-      if not (at_val or at_ckpt or stop.requested or step == config.steps):
+      if not (at_val or at_ckpt or stopping or step == config.steps):
         continue
       finish_pending()
       paused = time.perf_counter()
       if at_val and step < config.steps:  # The last step's validation comes below.
         last_val = validate(step)
-      if at_ckpt or stop.requested:
+      if at_ckpt or stopping:
         saved_step = ckpt.save_checkpoint(manager, trainer.state, iterator.get_state(),
                                           meta(step))
       throughput.pause(time.perf_counter() - paused)
-      if stop.requested and step < config.steps:
+      if stopping and step < config.steps:
         say(f"stopped at step {step}; checkpoint saved, continue with --resume")
         stopped = True
         break
@@ -216,9 +239,8 @@ def train_and_evaluate(config, workdir, devices=None):
       last_val = validate(step)
     if saved_step != step:
       ckpt.save_checkpoint(manager, trainer.state, iterator.get_state(), meta(step))
-    if is_main:
-      write_model(ckpt.FINAL_DIR, step, last_val)
-      say(f"final model: {final_dir}")
+    _on_primary("final", lambda: write_model(ckpt.FINAL_DIR, step, last_val))
+    say(f"final model: {final_dir}")
   manager.wait_until_finished()
   manager.close()
   metric_writer.close()
