@@ -1,14 +1,21 @@
-# The two quick-start commands. Each creates .venv on first use and installs what it needs.
+# The two quick-start commands. Each creates .venv on first use and installs what it needs:
+# the pinned environment, with the range coder (TensorFlow, the `coder` extra).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test
+# test-latest: the same code on the newest JAX, flax, optax, orbax-checkpoint, grain and
+# numpy that resolve, without TensorFlow (how GPU/TPU users install), running every
+# test that does not code symbols. The venv is kept; each run upgrades it to the newest.
+VENV_LATEST := .venv-latest
+PY_LATEST := $(VENV_LATEST)/bin/python
+
+.PHONY: demo test test-latest
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,convert]'
+	$(PY) -m pip install --quiet -e '.[coder,dev,convert]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -16,3 +23,14 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+test-latest:
+	test -x $(PY_LATEST) || $(PYTHON) -m venv $(VENV_LATEST)
+	$(PY_LATEST) -m pip install --quiet --upgrade pip
+	$(PY_LATEST) -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,convert]'
+	@$(PY_LATEST) -c 'import importlib.metadata as m, importlib.util as u, platform; \
+	  print("python", platform.python_version()); \
+	  [print(p, m.version(p)) for p in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy", "torch")]; \
+	  tf = [p for p in ("tensorflow", "tensorflow_compression_ops") if u.find_spec(p)]; \
+	  assert not tf, f"{tf} installed in $(VENV_LATEST): it must stay without the coder"'
+	$(PY_LATEST) -m pytest -q -m 'not coder'

@@ -164,13 +164,13 @@ def run(args):
 def main(argv=None):
   args = parse_args(argv)
   import lic_jax
-  from lic_jax import bitstream, checkpoint, image_io
+  from lic_jax import bitstream, checkpoint, coder, image_io
   from lic_jax.evaluation import datasets
   lic_jax.enable_compilation_cache()  # later runs load the compiled stages from disk
   try:
     return run(args)
   except (datasets.DatasetError, checkpoint.ModelDirError, image_io.ImageError,
-          bitstream.BitstreamError) as e:
+          bitstream.BitstreamError, coder.CoderUnavailableError) as e:
     print(f"eval.py: error: {e}", file=sys.stderr)
   except OSError as e:
     print(f"eval.py: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)

@@ -100,12 +100,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
 
   import lic_jax
-  from lic_jax import bitstream, checkpoint, image_io
+  from lic_jax import bitstream, checkpoint, coder, image_io
   lic_jax.enable_compilation_cache()
   try:
     args.run(args)
   except (bitstream.BitstreamError, checkpoint.ModelDirError, image_io.ImageError,
-          UsageError) as e:
+          coder.CoderUnavailableError, UsageError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except OSError as e:

@@ -14,6 +14,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import jaxlib.version
 import numpy as np
 
 from lic_jax import bitstream, checkpoint, coder, image_io, latent
@@ -25,7 +26,12 @@ from lic_jax.models import registry
 # faster than the default thunk runtime of JAX 0.5 (Eigen contractions emitted
 # in-line), but the entropy parameters' small batched matmuls 15x slower; so only the
 # transforms use it. Encoder and decoder still share every other program.
-TRANSFORM_OPTIONS = {"cpu": {"xla_cpu_use_thunk_runtime": False}}
+# jaxlib 0.7.0 removed that runtime (0.7.0 and 0.7.1 still parse the option and then
+# fail every compile with "CpuExecutable has no thunks"; from 0.7.2 it is "No such
+# compile option"), so it is asked for only from a jaxlib that still has it. Other
+# backends never had it. Which programs the codec compiles does not change.
+_CLASSIC_CPU_RUNTIME = jaxlib.version.__version_info__ < (0, 7, 0)
+TRANSFORM_OPTIONS = {"cpu": {"xla_cpu_use_thunk_runtime": False}} if _CLASSIC_CPU_RUNTIME else {}
 TRANSFORM_STAGES = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
 
 

@@ -316,6 +316,7 @@ def check_string_sizes(name):
   print(name, "; ".join(report))
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_string_sizes(name):
   check_string_sizes(name)
@@ -381,6 +382,7 @@ def check_symbols(name):
   print(name, "; ".join(report))
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_symbols_and_indexes(name):
   check_symbols(name)
@@ -436,6 +438,7 @@ def check_round_trip(name):
   assert bits <= bound, (bits, bound)
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_round_trip(name):
   check_round_trip(name)

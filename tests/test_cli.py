@@ -69,6 +69,7 @@ def round_trip(model_dirs, tmp_path_factory):
   return folder, image, runs
 
 
+@pytest.mark.coder
 def test_compress_info_decompress(round_trip, codecs):
   folder, image, runs = round_trip
   for name, result in runs.items():
@@ -92,8 +93,10 @@ def test_compress_info_decompress(round_trip, codecs):
     assert os.stat(folder / name).st_mode & 0o777 == default_mode()
 
 
-@pytest.mark.parametrize("case", ["missing input", "not an image", "not a model dir",
-                                  "corrupted stream", "stream of another model"])
+@pytest.mark.parametrize("case", [
+    "missing input", "not an image", "not a model dir",
+    pytest.param("corrupted stream", marks=pytest.mark.coder),  # need the coded stream
+    pytest.param("stream of another model", marks=pytest.mark.coder)])
 def test_failures_are_one_line_errors_and_write_nothing(case, round_trip, model_dirs, tmp_path):
   folder, _, _ = round_trip
   model = model_dirs(MODEL)
@@ -176,6 +179,7 @@ def cached_model(monkeypatch, model_dirs, codecs):
   return model
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("kind", list(INPUTS))
 def test_input_formats(kind, cached_model, codecs, tmp_path, capsys):
   name, notes = INPUTS[kind]
@@ -196,6 +200,7 @@ def test_input_formats(kind, cached_model, codecs, tmp_path, capsys):
     assert rec.mode == "RGB" and rec.size == (WIDTH, HEIGHT)
 
 
+@pytest.mark.coder
 def test_in_process_failures(cached_model, round_trip, tmp_path, capsys):
   folder, _, _ = round_trip
 

@@ -167,6 +167,7 @@ def half_tie_distance(residuals):
 
 # --- parity with the PyTorch encoder -------------------------------------------------
 
+@pytest.mark.coder
 @pytest.mark.parametrize("name", FIXTURES)
 def test_symbols_and_indexes_match_pytorch(name, codecs):
   codec = codecs(name)
@@ -199,6 +200,7 @@ def test_symbols_and_indexes_match_pytorch(name, codecs):
   print(f"{name}: " + "; ".join(report))
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("name", FIXTURES)
 def test_round_trip_is_exact_and_matches_pytorch(name, codecs):
   codec = codecs(name)
@@ -264,6 +266,7 @@ def coded(codecs):
   return code
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("height, width", SIZES)
 def test_any_size_round_trips(height, width, coded):
   result = coded(height, width)
@@ -301,6 +304,7 @@ def _expected_conversions():
   }
 
 
+@pytest.mark.coder
 @pytest.mark.parametrize("kind", ["gray (H, W)", "gray (H, W, 1)", "gray + alpha", "RGBA",
                                   "uint16", "float32", "float64 outside [0, 1]"])
 def test_other_inputs_are_converted_with_a_warning(kind, size_codec):
@@ -324,6 +328,7 @@ def test_unusable_shapes_raise_image_error(shape, size_codec):
     size_codec.compress(np.zeros(shape, np.uint8))
 
 
+@pytest.mark.coder
 def test_file_rate_matches_the_likelihoods(coded):
   height, width = 768, 512
   result = coded(height, width)
@@ -360,6 +365,7 @@ def _decode_outcome(codec, data, height, width):
   return bounded(decode, DECODE_SECONDS)
 
 
+@pytest.mark.coder
 def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   codec = size_codec
   image = fixture_image(SIZE_MODEL)
@@ -411,6 +417,7 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   assert slowest < DECODE_SECONDS
 
 
+@pytest.mark.coder
 def test_streams_from_another_model_are_refused(codecs):
   target = codecs("mlicpp_small")
   for other in ("mlicpp_old_small", "elic_small"):
@@ -430,6 +437,7 @@ def test_streams_from_another_model_are_refused(codecs):
     target.decompress(other_coder)
 
 
+@pytest.mark.coder
 def test_format_1_streams_still_decode(size_codec):
   """Streams written before the container named its strings and coder decode the same."""
   image = fixture_image(SIZE_MODEL)
@@ -439,6 +447,7 @@ def test_format_1_streams_still_decode(size_codec):
   assert np.array_equal(size_codec.decompress(old), size_codec.decompress(data))
 
 
+@pytest.mark.coder
 def test_streams_of_huge_images_need_max_pixels(size_codec):
   """A crafted header can claim 65536x65536; decoding would allocate for that first."""
   stream = Stream.from_bytes(size_codec.compress(fixture_image(SIZE_MODEL)))

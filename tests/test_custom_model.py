@@ -13,11 +13,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lic_jax.entropy.factorized import EntropyBottleneck
 from lic_jax.latent import GaussianConditional, Hyperprior
 from lic_jax.models import registry
 from lic_jax.models.base import HyperpriorModel
+
+pytestmark = pytest.mark.coder  # its one test codes through the CLI
 
 NAME = "test-tiny-mean-scale"
 HERE = os.path.dirname(os.path.abspath(__file__))

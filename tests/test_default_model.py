@@ -42,6 +42,7 @@ def test_default_resolves_to_the_bundled_model(codec):
   assert checkpoint.model_hash(meta["arch"], meta["config"], params) == meta["model_hash"]
 
 
+@pytest.mark.coder
 def test_holdout_crop_round_trip(codec):
   pixels, _ = image_io.read_image(HOLDOUT)
   crop = np.ascontiguousarray(pixels[100:196, 200:328])  # 96x128 -> pads to 128x128

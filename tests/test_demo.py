@@ -13,6 +13,7 @@ from lic_jax import __main__ as cli
 from lic_jax import checkpoint, demo, image_io
 
 
+@pytest.mark.coder
 def test_demo_codes_compares_and_writes(tmp_path, capsys):
   pixels, _ = image_io.read_image(demo.DEFAULT_IMAGE)
   image = tmp_path / "crop.png"

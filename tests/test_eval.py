@@ -90,6 +90,7 @@ def rows(photo_eval):
   return {row["image"]: row for row in photo_eval["json"]["models"][0]["images"]}
 
 
+@pytest.mark.coder
 def test_matches_the_golden_results(photo_eval):
   """Per-image bpp, PSNR and MS-SSIM as recorded (CompressAI's golden-file check,
   1e-4). After an intended change, regenerate with LIC_JAX_REGENERATE_GOLDEN=1."""
@@ -107,6 +108,7 @@ def test_matches_the_golden_results(photo_eval):
       assert got[name][key] == pytest.approx(want[name][key], abs=1e-4), (name, key)
 
 
+@pytest.mark.coder
 def test_json_has_compressai_layout(photo_eval):
   assert photo_eval["status"] == 0
   document = photo_eval["json"]
@@ -125,6 +127,7 @@ def test_json_has_compressai_layout(photo_eval):
   assert "BD-rate is given with --kodak only" in document["bd_rate"]["mlicpp"]["note"]
 
 
+@pytest.mark.coder
 def test_bpp_is_the_size_of_the_written_file(photo_eval):
   for name, row in rows(photo_eval).items():
     stem = os.path.join(photo_eval["saved"], os.path.splitext(name)[0])
@@ -140,6 +143,7 @@ def test_bpp_is_the_size_of_the_written_file(photo_eval):
     assert size == info["header_bytes"] + sum(info["string_bytes"].values()) + 4  # + the CRC
 
 
+@pytest.mark.coder
 def test_psnr_and_ms_ssim_of_the_saved_reconstruction(photo_eval, photos):
   for name, row in rows(photo_eval).items():
     original = np.asarray(Image.open(os.path.join(photos, name)).convert("RGB"), np.float64)
@@ -152,6 +156,7 @@ def test_psnr_and_ms_ssim_of_the_saved_reconstruction(photo_eval, photos):
     assert row["ms-ssim-db"] == pytest.approx(-10 * np.log10(1 - msssim), abs=1e-6)
 
 
+@pytest.mark.coder
 def test_round_trip_matches_forward_and_the_stream_decodes(photo_eval):
   codec = runner.load_codec(photo_eval["model"])  # the run's own codec (cached, compiled)
   for name, row in rows(photo_eval).items():
@@ -163,6 +168,7 @@ def test_round_trip_matches_forward_and_the_stream_decodes(photo_eval):
   assert photo_eval["json"]["models"][0]["averages"]["roundtrip"] is True
 
 
+@pytest.mark.coder
 def test_times_exclude_the_compile(photo_eval):
   model = photo_eval["json"]["models"][0]
   # One padded shape: only the first image warms up; compiling the model's stages
@@ -172,6 +178,7 @@ def test_times_exclude_the_compile(photo_eval):
   assert model["compile_time"] > 5 * slowest
 
 
+@pytest.mark.coder
 def test_plot_has_anchors_and_the_curve(photo_eval):
   with Image.open(photo_eval["dir"] / "rd.png") as img:
     assert img.format == "PNG" and img.width > 800 and img.height > 400
@@ -185,6 +192,7 @@ def test_plot_has_anchors_and_the_curve(photo_eval):
       f"{key} (CompressAI), Kodak" for key in anchors.ZOO] + ["mlicpp"]
 
 
+@pytest.mark.coder
 def test_estimate_mode_agrees_with_the_coded_run(photo_eval, photos, capsys, tmp_path):
   status, out, _ = run_main(capsys, "--dataset", photos, "--model", photo_eval["model"],
                             "--estimate", "--json", tmp_path / "estimate.json")
@@ -202,6 +210,7 @@ def test_estimate_mode_agrees_with_the_coded_run(photo_eval, photos, capsys, tmp
     assert abs(row["bpp"] - coded[row["image"]]["bpp"]) < 0.1 * coded[row["image"]]["bpp"]
 
 
+@pytest.mark.coder
 def test_table_on_stdout(photo_eval, photos, capsys):
   status, out, _ = run_main(capsys, "--dataset", photos, "--model", photo_eval["model"],
                             "--no-check")
@@ -234,6 +243,7 @@ def test_non_image_files_are_named(capsys, tmp_path, photos):
   assert "fine.png" not in err
 
 
+@pytest.mark.coder
 def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
   """--refine: each image's latents refined before coding, the round trip checked
   against forward from those latents (the bundled model records its lambda)."""

@@ -34,14 +34,17 @@ def test_full_size_manifests():
   zoo.check_manifest("mbt2018-mean", NAME)
 
 
+@pytest.mark.coder
 def test_string_sizes():
   zoo.check_string_sizes(NAME)
 
 
+@pytest.mark.coder
 def test_symbols_and_indexes():
   zoo.check_symbols(NAME)
 
 
+@pytest.mark.coder
 def test_round_trip():
   zoo.check_round_trip(NAME)
 

@@ -10,6 +10,8 @@ from lic_jax.bitstream import BitstreamError
 from lic_jax.coder import range_coder
 from lic_jax.entropy import tables
 
+pytestmark = pytest.mark.coder  # every test codes symbols
+
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
 # latent -> (state-dict prefix of its tables, how its index is chosen)
 LATENTS = {"y": "gaussian_conditional", "z": "entropy_bottleneck"}

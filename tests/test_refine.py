@@ -36,6 +36,7 @@ def rd_cost(image, data, decoded, lmbda):
   return lmbda * 255.0 ** 2 * mse + 8 * len(data) / image[..., 0].size
 
 
+@pytest.mark.coder
 def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
   height, width = crop.shape[:2]
   latents = codec.latents(crop, refine_steps=STEPS)

@@ -288,6 +288,7 @@ def test_resume_continues_exactly(trained):
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
+@pytest.mark.coder
 def test_trained_model_compresses_and_decompresses(trained):
   import lic_jax
   from lic_jax import codec as codec_lib

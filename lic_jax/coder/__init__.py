@@ -13,7 +13,9 @@ symbols did. A coder has a `name`, which a stream records so that a decoder can
 refuse a stream of another coder.
 
 The one implementation is tensorflow-compression's range coder
-(`lic_jax.coder.range_coder`, the only module that imports TensorFlow).
+(`lic_jax.coder.range_coder`, the only module that imports TensorFlow, on the first
+symbol coded). TensorFlow is optional (the `coder` extra): without it, models load and
+everything that does not code symbols works; coding raises `CoderUnavailableError`.
 """
 from typing import Protocol
 
@@ -38,8 +40,20 @@ class Coder(Protocol):
   def decoder(self, data: bytes, tables) -> SymbolDecoder: ...
 
 
+INSTALL_HINT = "pip install 'lic_jax[coder]'"
+
+
+class CoderUnavailableError(RuntimeError):
+  """The entropy coder's libraries (TensorFlow, tensorflow-compression-ops) are not
+  installed, or do not import. The message, one line, says what to install."""
+
+
 def get(name=DEFAULT):
-  """The coder called `name` (the one a stream records)."""
+  """The coder called `name` (the one a stream records).
+
+  Imports nothing heavy: a codec holds its coder from the start, also where only the
+  model is used, so a coder whose libraries are missing raises
+  `CoderUnavailableError` when the first symbol is coded, not here."""
   if name == "tfc":
     from lic_jax.coder import range_coder
     return range_coder.RANGE_CODER

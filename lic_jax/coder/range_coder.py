@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 from lic_jax.bitstream import BitstreamError
+from lic_jax.coder import INSTALL_HINT, CoderUnavailableError
 from lic_jax.entropy.tables import PRECISION, pmf_to_quantized_cdf
 
 # Escape payload tables, part of the stream format. Length of g: 0..31 bits with
@@ -36,7 +37,10 @@ _MAX_LENGTH = len(_LENGTH_CDF) - 2  # 31: g < 2^32 covers every int32 symbol
 
 @functools.cache
 def _tf():
-  """(tensorflow, tensorflow_compression_ops), imported on first use."""
+  """(tensorflow, tensorflow_compression_ops), imported on first use.
+
+  Raises `lic_jax.coder.CoderUnavailableError` (saying what to install) where they
+  are not installed or do not import: they are the optional `coder` extra."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   # TF's C++ start-up logs plugin-registration errors (its XLA and jaxlib's both
   # register CUDA factories) straight to fd 2, past TF_CPP_MIN_LOG_LEVEL: mute it
@@ -47,6 +51,13 @@ def _tf():
     try:
       import tensorflow as tf
       import tensorflow_compression_ops as tfc_ops
+    except ImportError as e:
+      raise CoderUnavailableError(
+          "coding symbols needs the range coder (TensorFlow 2.17 and "
+          f"tensorflow-compression-ops 2.17.0), which does not import ({e}): install it "
+          f"with {INSTALL_HINT} (from a checkout: pip install -e '.[coder]'); it pins "
+          "JAX to 0.5.3 and numpy to 1.26, so use a separate environment from one with "
+          "a newer JAX") from e
     finally:
       os.dup2(saved_stderr, 2)
       os.close(saved_stderr)

@@ -216,6 +216,9 @@ class DataPosition:
   def set_state(self, data):
     self.state = json.loads(data)
 
+  def start_prefetch(self):
+    """Nothing to prefetch: grain >= 0.2.18's handler calls this after a restore."""
+
 
 def load_validation(root, patch_size):
   """Centre crops of the images under `root`: (uint8 (n, P, P, 3), paths, SkipLog).

@@ -1,7 +1,7 @@
 """Where training metrics go: a JSONL file, TensorBoard event files, a tqdm bar.
 
 TensorBoard events are written with the `tensorboard` package's record writer and
-protos (installed with TensorFlow, pure Python) to a plain file. Its EventFileWriter
+protos (a core dependency, pure Python) to a plain file. Its EventFileWriter
 would open the file through `tf.io.gfile`, which imports TensorFlow when it is
 installed; training never imports TensorFlow (DESIGN.md: only the range coder does).
 Only process 0 writes.
