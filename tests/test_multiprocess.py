@@ -207,8 +207,9 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step(data):
   assert len(steps) == 1, steps
   stop = int(steps[0])
   assert f"stopped at step {stop}; checkpoint saved" in run.stdout()
-  assert sorted(os.listdir(workdir / "checkpoints" / steps[0] / "data")) == [
-      "process_0-of-2.json", "process_1-of-2.json"]
+  # Both processes' data positions (newer orbax also leaves a commit marker there).
+  data_files = set(os.listdir(workdir / "checkpoints" / steps[0] / "data"))
+  assert {"process_0-of-2.json", "process_1-of-2.json"} <= data_files, data_files
   assert not (workdir / "final").exists()
   print(f"SIGTERM to process 1: both exited 0, saved step {stop}")
   resumed = train([*args, "--steps", str(stop + 2), "--resume"], data["root"] / "logs_resumed")
