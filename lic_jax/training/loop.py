@@ -63,10 +63,13 @@ class _StopFlag:
       signal.signal(sig, handler)
 
 
-def _on_primary(name, fn):
+def _on_primary(name, fn, manager):
   """Runs `fn` on process 0 alone; the others wait for it here, at a barrier with no
   deadline (a device all-gather), not at a later one that has one (orbax's, the
-  distributed shutdown's)."""
+  distributed shutdown's). Checkpoint saves still in flight finish first: a newer
+  orbax finalized one on process 0 while that process wrote a model directory,
+  before the other process had written its part."""
+  manager.wait_until_finished()
   if jax.process_index() == 0:
     fn()
   if jax.process_count() > 1:
@@ -180,7 +183,7 @@ def train_and_evaluate(config, workdir, devices=None):
             f"PSNR {metrics['psnr']:.2f} dB")
     if metrics["loss"] < best_val:
       best_val = metrics["loss"]
-      _on_primary(f"best-{step}", lambda: write_model(ckpt.BEST_DIR, step, metrics))
+      _on_primary(f"best-{step}", lambda: write_model(ckpt.BEST_DIR, step, metrics), manager)
       line += "  (best so far, saved)"
     say(line)
     return metrics
@@ -239,7 +242,7 @@ def train_and_evaluate(config, workdir, devices=None):
       last_val = validate(step)
     if saved_step != step:
       ckpt.save_checkpoint(manager, trainer.state, iterator.get_state(), meta(step))
-    _on_primary("final", lambda: write_model(ckpt.FINAL_DIR, step, last_val))
+    _on_primary("final", lambda: write_model(ckpt.FINAL_DIR, step, last_val), manager)
     say(f"final model: {final_dir}")
   manager.wait_until_finished()
   manager.close()
