@@ -6,8 +6,7 @@ PY := $(VENV)/bin/python
 
 # test-latest: the same code on the newest JAX, flax, optax, orbax-checkpoint, grain and
 # numpy that resolve, without TensorFlow (how GPU/TPU users install), running every
-# test that does not code symbols, but the multi-process ones (flaky there so far: see
-# tests/test_multiprocess.py). The venv is kept; each run upgrades it to the newest.
+# test that does not code symbols. The venv is kept; each run upgrades it to the newest.
 VENV_LATEST := .venv-latest
 PY_LATEST := $(VENV_LATEST)/bin/python
 
@@ -34,4 +33,4 @@ test-latest:
 	  [print(p, m.version(p)) for p in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy", "torch")]; \
 	  tf = [p for p in ("tensorflow", "tensorflow_compression_ops") if u.find_spec(p)]; \
 	  assert not tf, f"{tf} installed in $(VENV_LATEST): it must stay without the coder"'
-	$(PY_LATEST) -m pytest -q -m 'not coder and not multiprocess'
+	$(PY_LATEST) -m pytest -q -m 'not coder'

@@ -312,8 +312,8 @@ _TWO_DEVICE_STEP = textwrap.dedent("""
     assert mesh.devices.size == 2, jax.devices()
     trainer = Trainer(config, mesh, say=lambda line: None, abstract=True)
     manager = checkpointing.checkpoint_manager(sys.argv[2], 5)
-    trainer.state, _, _ = checkpointing.restore_checkpoint(manager, int(sys.argv[3]),
-                                                           trainer.state, mesh)
+    trainer.state, _ = checkpointing.restore_checkpoint(manager, int(sys.argv[3]),
+                                                        trainer.state, mesh)
     trainer.compile_train()
     metrics = trainer.step(np.load(sys.argv[4]))
     leaves = jax.tree_util.tree_leaves(sharding.host_copy(trainer.state.params))
@@ -345,8 +345,8 @@ def test_one_step_is_the_same_on_two_devices_as_on_one(trained, tmp_path):
   mesh = sharding.make_mesh(jax.devices()[:1])
   trainer = trainer_lib.Trainer(config, mesh, say=lambda line: None, abstract=True)
   manager = checkpointing.checkpoint_manager(str(trained["workdir"]), 5)
-  trainer.state, _, _ = checkpointing.restore_checkpoint(manager, CHECKPOINT_EVERY,
-                                                         trainer.state, mesh)
+  trainer.state, _ = checkpointing.restore_checkpoint(manager, CHECKPOINT_EVERY,
+                                                      trainer.state, mesh)
   trainer.compile_train()  # Reuses the training run's executable.
   loss_one = float(sharding.host_copy(trainer.step(batch))["loss"])
   one = jax.tree_util.tree_leaves(sharding.host_copy(trainer.state.params))
@@ -406,3 +406,15 @@ def test_a_model_without_z_trains(tmp_path):
   x = jax.numpy.asarray(synthetic_image(64, 64, 7)[None] / 255.0, jax.numpy.float32)
   out = lic_jax.load_model(str(workdir / "final")).forward(x)
   assert "y_likelihoods" in out and "z_likelihoods" not in out
+
+
+def test_data_position_of_a_checkpoint_from_another_process_count():
+  """A checkpoint keeps every process's data position; a run with another number of
+  processes (or a checkpoint without positions) gets none, and the reason."""
+  from lic_jax.training import checkpointing
+  position = {"next_index": 16}
+  assert checkpointing.data_position({"data_positions": [position]}) == (position, None)
+  missing, why = checkpointing.data_position({"data_positions": [position, position]})
+  assert missing is None and "written by 2 process(es) and this run has 1" in why
+  missing, why = checkpointing.data_position({"step": 4})
+  assert missing is None and "older lic_jax" in why

@@ -11,7 +11,7 @@ Properties that training relies on:
   (epoch e is shuffled with seed + e, the crop of element k uses a generator seeded
   from the seed and k), decoded by a thread pool that keeps the order.
 - Resumable: the iterator state is a small dict (the next element index, through the
-  prefetch and batch stages); `DataPosition` carries it into an orbax checkpoint.
+  prefetch and batch stages), saved in the checkpoints (`checkpointing`).
 - Bad files are skipped and counted, never fatal: headers that Pillow cannot read
   are dropped when the folder is scanned; files that fail to decode later (truncated
   data) are dropped from the stream and recorded in `SkipLog`.
@@ -26,7 +26,6 @@ Properties that training relies on:
 Validation: a small fixed set, read once into memory (by every process) as centre
 crops, upscaled like training when small, in sorted order.
 """
-import json
 import os
 import threading
 
@@ -196,28 +195,6 @@ class TrainPipeline:
     if self.skips.count:
       line += f", {self.skips.count} unreadable (skipped)"
     return line
-
-
-class DataPosition:
-  """A data iterator's state as the object grain's orbax handler saves per process.
-
-  grain's `PyGrainCheckpointHandler` writes `process_<i>-of-<n>.json` with what
-  `get_state()` returns (bytes for objects that are not a grain iterator), so the
-  state is captured when the step's checkpoint is taken, not when a background save
-  happens to run.
-  """
-
-  def __init__(self, state=None):
-    self.state = state
-
-  def get_state(self):
-    return json.dumps(self.state, indent=2).encode()
-
-  def set_state(self, data):
-    self.state = json.loads(data)
-
-  def start_prefetch(self):
-    """Nothing to prefetch: grain >= 0.2.18's handler calls this after a restore."""
 
 
 def load_validation(root, patch_size):

@@ -147,8 +147,11 @@ def train_and_evaluate(config, workdir, devices=None):
   data_state, best_val = None, math.inf
   metric_writer = writers.MetricWriter(workdir, enabled=is_main)
   if latest is not None:
-    trainer.state, data_state, meta = ckpt.restore_checkpoint(manager, latest,
-                                                              trainer.state, mesh)
+    trainer.state, meta = ckpt.restore_checkpoint(manager, latest, trainer.state, mesh)
+    data_state, why = ckpt.data_position(meta)
+    if why:
+      say(f"warning: the checkpoint has no data position for this process ({why}); "
+          "the data stream restarts, so this resume is not exact")
     best_val = meta.get("best_val_loss") or math.inf
     config_lib.warn_changed(meta.get("config", {}), config, say)
     metric_writer.truncate_after(latest)

@@ -10,11 +10,13 @@ Multi-host: each process runs the same program, reads its own shard of the file 
 (`process_shard`) and hands its local rows to `global_batch`, which assembles the
 global array without any host ever holding all of it.
 """
+import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
@@ -107,3 +109,16 @@ def _owned_copy(tree):
 def host_copy(tree):
   """Numpy copy of a replicated pytree (this process's first shard is the whole)."""
   return jax.tree_util.tree_map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def gather_json(value):
+  """[value of process 0, value of process 1, ...] on every process, for small
+  JSON-able values (a data iterator's position). A collective: every process calls it."""
+  if jax.process_count() == 1:
+    return [value]
+  data = np.frombuffer(json.dumps(value).encode(), np.uint8)
+  sizes = multihost_utils.process_allgather(np.array([data.size])).ravel()
+  padded = np.zeros(int(sizes.max()), np.uint8)
+  padded[:data.size] = data
+  rows = multihost_utils.process_allgather(padded)
+  return [json.loads(bytes(row[:size])) for row, size in zip(rows, sizes)]
