@@ -1,5 +1,6 @@
 """CompressAI's own compress / decompress times for bmshj2018-factorized,
-bmshj2018-hyperprior and mbt2018-mean at a zoo quality (default q8: N=192, M=320), the
+bmshj2018-hyperprior, mbt2018-mean, mbt2018, cheng2020-anchor and cheng2020-attn at a zoo
+quality (default each arch's highest: q8, N=192, M=320; cheng2020 q6, N=M=192), the
 PyTorch peer of `bench/codec.py --arch ... --preset q8`.
 
 Runs in a THROWAWAY venv, not in the project's (compressai is not a lic_jax dependency,
@@ -7,7 +8,7 @@ and its code is only a read-only reference):
 
     python3.11 -m venv /tmp/cai
     /tmp/cai/bin/pip install compressai==1.2.8 'numpy<2' Pillow scipy scikit-image
-    /tmp/cai/bin/python bench/compressai_codec.py [--runs 5] [--arch NAME ...]
+    /tmp/cai/bin/python bench/compressai_codec.py [--runs 5] [--arch NAME ...] [--quality Q]
 
 The zoo's weights are not reachable here: weights are seeded random, calibrated as the
 reference fixtures were (compressai_heldback.calibrate) on the image itself so that
@@ -60,18 +61,25 @@ def timed(fn, runs):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--arch", nargs="*", default=list(ARCHS), choices=list(ARCHS))
-  parser.add_argument("--quality", type=int, default=8, help="zoo quality: N, M from its cfgs")
+  parser.add_argument("--quality", type=int,
+                      help="zoo quality: N, M from its cfgs; default each arch's highest")
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--height", type=int, default=512)
   parser.add_argument("--width", type=int, default=768)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
+  qualities = {arch: max(cfgs[arch]) if args.quality is None else args.quality
+               for arch in args.arch}
+  for arch, quality in qualities.items():
+    if quality not in cfgs[arch]:
+      parser.error(f"{arch} has zoo qualities {sorted(cfgs[arch])}, not {quality}")
   torch.set_num_threads(args.threads)
   image = test_image(args.height, args.width)
   x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
   for arch in args.arch:
-    n, m = cfgs[arch][args.quality]
+    config = cfgs[arch][qualities[arch]]
+    n, m = config if len(config) == 2 else config * 2  # cheng2020: (N,), M = N
     model, factors = build(arch, n, m, args.seed, x)
     with torch.inference_mode():
       enc_first, enc_s, enc = timed(lambda: model.compress(x), args.runs)
@@ -81,7 +89,7 @@ def main(argv=None):
     x_hat = dec["x_hat"].clamp(0, 1)
     mse = torch.mean((torch.round(x_hat * 255) - torch.round(x * 255)) ** 2).item()
     print(json.dumps({
-        "arch": arch, "quality": args.quality, "N": n, "M": m,
+        "arch": arch, "quality": qualities[arch], "N": n, "M": m,
         "image": f"{args.width}x{args.height}",
         "compress_s": round(enc_s, 4), "decompress_s": round(dec_s, 4),
         "compress_first_s": round(enc_first, 4), "decompress_first_s": round(dec_first, 4),

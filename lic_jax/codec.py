@@ -191,6 +191,15 @@ class Codec:
                               mode.strings(), self.coder.name)
     return stream.to_bytes()
 
+  def reconstruction(self, latents, height, width):
+    """The (height, width, 3) uint8 image that decompressing the stream of `latents`
+    gives, computed at the encoder: the synthesis of the y_hat it codes. For most
+    models that is forward's x_hat, rounded; not for those whose latent codec has
+    `decodes_forward` False (compressai's autoregressive ones)."""
+    mode = latent.Encode(self.coder, self.stream_tables)
+    y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
+    return to_uint8(self.stages.synthesis(y_hat), height, width)
+
   def decompress(self, data, max_pixels=bitstream.MAX_PIXELS):
     """The bytes of a lic_jax stream -> (H, W, 3) uint8. Raises BitstreamError for
     malformed streams, streams written by another model or coder, and images of more

@@ -169,6 +169,8 @@ def convert_state_dict(state_dict, arch="auto"):
   converter = spec.converter
   if converter.rename is not None:
     state_dict = {converter.rename(k): v for k, v in state_dict.items()}
+  if converter.prepare is not None:
+    state_dict = converter.prepare(state_dict)
   config = infer_config(arch, state_dict)
   model = spec.build(config)
   expected = flatten_dict(jax.eval_shape(model.init, jax.random.PRNGKey(0),

@@ -36,7 +36,7 @@ from conftest import converted, nhwc, reference_outputs, reference_path, state_d
 from lic_jax import bitstream, checkpoint, convert, latent
 from lic_jax.codec import Codec, pad_image, to_uint8
 from lic_jax.coder import range_coder
-from lic_jax.entropy import factorized, tables
+from lic_jax.entropy import factorized, raster, tables
 from lic_jax.models import registry
 
 RTOL, ATOL = 1e-5, 1e-6
@@ -126,16 +126,15 @@ def test_detection(name):
 
 
 def test_recognizers_are_disjoint():
-  """Each zoo fixture is recognized by its own converter only; mbt2018 and cheng2020
-  (not registered yet, or registered later) by none of the three models here."""
+  """Each zoo fixture is recognized by its own converter only, among every
+  registered model's (MLIC++ and ELIC included)."""
   pytest.importorskip("torch", reason="reading the PyTorch checkpoints needs torch")
-  ours = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean"]
   for name, arch in ZOO_FIXTURES.items():
     sd = convert.normalize_keys(state_dict(ref_name(name)))
-    found = [a for a in ours if registry.get(a).converter.recognize(sd)]
-    assert found == ([arch] if arch in ours else []), (name, found)
-    if arch in ours:
-      assert convert.detect_arch(sd) == arch
+    found = [spec.name for spec in registry.specs()
+             if spec.converter is not None and spec.converter.recognize(sd)]
+    assert found == [arch], (name, found)
+    assert convert.detect_arch(sd) == arch
 
 
 # ----- module by module --------------------------------------------------------------
@@ -166,9 +165,11 @@ def module_outputs(name):
   return results
 
 
-def check_modules(name):
+def check_modules(name, results=None):
+  """Each module's output (`results`: {module: (ours, recorded)}, by default
+  `module_outputs(name)`) within RTOL and ATOL, g_s within 1e-4."""
   report, failures = [], []
-  for module, (got, want) in module_outputs(name).items():
+  for module, (got, want) in (results or module_outputs(name)).items():
     assert got.shape == want.shape, f"{module}: {got.shape} vs {want.shape}"
     report.append(f"{name} {module}: max abs err {max_error(got, want):.2e} "
                   f"(max |ref| {np.max(np.abs(want)):.3g})")
@@ -208,7 +209,8 @@ def test_forward(name):
 def manifest_state_dict(entry, small):
   """Zero arrays of the manifest's shapes (broadcast: no memory), with the constant
   buffers (bounds, pedestals, target), whose values the converter checks, taken from
-  the small checkpoint `small`, where they have the same shape."""
+  the small checkpoint `small`, where they have the same shape, and the context
+  model's mask."""
   sd = {}
   for key, spec in entry["keys"].items():
     shape, dtype = tuple(spec["shape"]), np.dtype(spec["dtype"])
@@ -216,6 +218,8 @@ def manifest_state_dict(entry, small):
     is_constant = key.endswith(("pedestal", ".bound", ".target", "scale_bound"))
     if is_constant and known is not None and known.shape == shape:
       sd[key] = known
+    elif key == "context_prediction.mask":  # mbt2018, cheng2020: type A, checked
+      sd[key] = np.broadcast_to(raster.mask(shape[-1]), shape)
     else:
       sd[key] = np.broadcast_to(np.zeros((), dtype), shape)
   return sd
@@ -234,7 +238,7 @@ def check_manifest(arch, name):
     got_arch, config, params, tables_ = convert.convert_state_dict(
         manifest_state_dict(entry, small))
     assert got_arch == arch
-    assert (config.N, config.M) == (entry["N"], entry["M"])
+    assert (config.N, config.M) == (entry["N"], entry["M"])  # cheng2020: M is N
     assert spec.zoo_qualities(config) == entry["qualities"]
     for q in entry["qualities"]:
       assert spec.make_config(f"q{q}") == config
@@ -245,8 +249,9 @@ def check_manifest(arch, name):
     assert sum(np.size(a) for a in jax.tree_util.tree_leaves(params)) == entry["params"]
     assert sorted(tables_) == sorted(spec.converter.tables.values())
     qualities += entry["qualities"]
-  assert sorted(qualities) == list(range(1, 9))
-  assert spec.make_config("full") == spec.make_config("q8")
+  zoo = sorted(int(p[1:]) for p in spec.presets if p[:1] == "q")
+  assert sorted(qualities) == zoo and zoo[0] == 1  # q1..q8, cheng2020 q1..q6
+  assert spec.make_config("full") == spec.make_config(f"q{zoo[-1]}")
 
 
 @pytest.mark.parametrize("name", BALLE)
@@ -417,7 +422,20 @@ def check_round_trip(name):
   assert decoded.dtype == np.uint8 and decoded.shape == image.shape
   np.testing.assert_array_equal(decoded, ours)
   assert bits <= bound, (bits, bound)
+  check_pytorch_decoded(name, decoded, bits)
 
+  crop = image[13:83, 41:141]
+  decoded, ours, bits, bound = round_trip(c, crop)
+  assert decoded.shape == (70, 100, 3)
+  np.testing.assert_array_equal(decoded, ours)
+  assert bits <= bound, (bits, bound)
+
+
+def check_pytorch_decoded(name, decoded, bits):
+  """`decoded` (the fixture image through our compress and decompress) equals
+  PyTorch's decompress at 8 bits, but for samples whose float noise straddles a .5
+  boundary."""
+  ref = outputs(name)
   torch_x_hat = np.clip(nhwc(ref["decompress:x_hat"])[0].astype(np.float64), 0, 1) * 255
   torch_decoded = np.round(torch_x_hat).astype(np.uint8)
   differ = decoded != torch_decoded
@@ -430,12 +448,6 @@ def check_round_trip(name):
   assert np.all(np.abs(decoded[differ].astype(int) - torch_decoded[differ]) == 1)
   # 1e-4 of x_hat (the forward tolerance) is 0.0255 in 8-bit units.
   assert np.all(distance <= 0.0255)
-
-  crop = image[13:83, 41:141]
-  decoded, ours, bits, bound = round_trip(c, crop)
-  assert decoded.shape == (70, 100, 3)
-  np.testing.assert_array_equal(decoded, ours)
-  assert bits <= bound, (bits, bound)
 
 
 @pytest.mark.coder

@@ -622,3 +622,19 @@ def test_folder_listing(tmp_path):
   assert names(datasets.list_images(str(tmp_path))) == ["a.png", "b.png"]
   assert names(datasets.list_images(str(tmp_path), recursive=True)) == [
       "a.png", "b.png", os.path.join("sub", "c.png")]
+
+
+@pytest.mark.coder
+def test_an_autoregressive_model_evaluates_like_any(model_dirs, photos, capsys, tmp_path):
+  """cheng2020-anchor (whose forward differs from its decoding by design): the round
+  trip is checked against the encoder's own reconstruction, and holds."""
+  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
+  model = model_dirs("compressai/cheng2020_anchor_small")
+  status, out, err = run_main(capsys, "--dataset", photos, "--model", model,
+                              "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  assert "MISMATCH" not in out
+  with open(tmp_path / "rd.json") as f:
+    result = json.load(f)["models"][0]
+  assert result["arch"] == "cheng2020-anchor"
+  assert [row["roundtrip"] for row in result["images"]] == [True] * len(PHOTOS)

@@ -5,14 +5,18 @@
     Hyperprior           z = h_a(y) first, then y given h_s(z_hat)
     ChannelGroups        channel slices, each with the earlier ones as context
     Checkerboard         anchor then non-anchor half (Gaussian)
+    RasterAutoregressive position by position with a masked context model, decoded
+                         by wavefronts (Gaussian)
 
 MLIC++ and ELIC are Hyperprior(ChannelGroups(Checkerboard)); bmshj2018-hyperprior
-is Hyperprior(GaussianConditional); bmshj2018-factorized is FactorizedPrior over y.
+is Hyperprior(GaussianConditional), mbt2018 and cheng2020
+Hyperprior(RasterAutoregressive); bmshj2018-factorized is FactorizedPrior over y.
 Each codec computes its parameters once and hands them to a mode (`base`): the
 likelihoods of training and evaluation, or the coder's encode and decode.
 """
 from lic_jax.latent.base import (ALL, ANCHOR, NONANCHOR, Decode, Encode, Factorized, Gaussian,
                                  LatentCodec, Likelihoods, Positions, StreamTables)
+from lic_jax.latent.autoregressive import RasterAutoregressive
 from lic_jax.latent.channel_groups import ChannelGroups
 from lic_jax.latent.checkerboard import Checkerboard
 from lic_jax.latent.factorized import FactorizedPrior
@@ -21,4 +25,4 @@ from lic_jax.latent.hyperprior import Hyperprior
 
 __all__ = ["ALL", "ANCHOR", "NONANCHOR", "ChannelGroups", "Checkerboard", "Decode", "Encode",
            "Factorized", "FactorizedPrior", "Gaussian", "GaussianConditional", "Hyperprior",
-           "LatentCodec", "Likelihoods", "Positions", "StreamTables"]
+           "LatentCodec", "Likelihoods", "Positions", "RasterAutoregressive", "StreamTables"]

@@ -97,6 +97,17 @@ class Likelihoods:
       raise ValueError(f"quant must be 'ste' or 'noise', not {quant!r}")
     self.rng, self.quant = rng, quant
 
+  def quantize(self, y):
+    """y quantized without a distribution's centre (what compressai's autoregressive
+    models feed their context model): round(y) in evaluation; in training the noisy
+    y (quant "noise") or round(y) with a straight-through gradient."""
+    if self.rng is None:
+      return jnp.round(y)
+    if self.quant == "noise":
+      self.rng, key = jax.random.split(self.rng)
+      return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
+    return ste_round(y)
+
   def __call__(self, name, y, dist, positions=ALL):
     """(y_hat on `positions`, zero elsewhere; likelihoods of every position under
     `dist`, of which the caller keeps those of `positions`)."""
@@ -226,6 +237,10 @@ class LatentCodec:
     on (hyper parameters, earlier channel groups); latents: side latents given by
     the caller instead of computed (the encoder's refinement passes its own z).
   """
+
+  # Whether evaluation-mode likelihoods return the y_hat that decoding reconstructs
+  # (not so for compressai's autoregressive models: see RasterAutoregressive).
+  decodes_forward = True
 
   def code(self, stages, mode, y, context=(), latents=None):
     raise NotImplementedError

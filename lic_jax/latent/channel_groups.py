@@ -17,6 +17,10 @@ class ChannelGroups(LatentCodec):
   widths: tuple
   group: LatentCodec
 
+  @property
+  def decodes_forward(self):
+    return self.group.decodes_forward
+
   def code(self, stages, mode, y, context=(), latents=None):
     previous = jnp.zeros(tuple(y.shape[:-1]) + (0,), y.dtype)
     likelihoods = []

@@ -16,6 +16,10 @@ class Hyperprior(LatentCodec):
   h_a: str = "hyper_analysis"
   h_s: str = "hyper_synthesis"
 
+  @property
+  def decodes_forward(self):
+    return self.y.decodes_forward and self.z.decodes_forward
+
   def side_latents(self, stages, y):
     return {self.z.name: getattr(stages, self.h_a)(y)}
 

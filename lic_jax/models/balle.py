@@ -54,9 +54,10 @@ def hyper_analysis_layers(N, activation):
 
 
 def apply_layers(layers, x):
-  """Applies `layers` (modules and activations) in order."""
+  """Applies `layers` (modules, activations, and nested lists: a PyTorch Sequential
+  inside the Sequential, such as cheng2020's subpel convs) in order."""
   for layer in layers:
-    x = layer(x)
+    x = apply_layers(layer, x) if isinstance(layer, (list, tuple)) else layer(x)
   return x
 
 

@@ -41,6 +41,8 @@ class Converter:
     key is not such a buffer (checked, not converted); the common ones (GDN
     pedestals, bounds, the bottleneck's target) are known to lic_jax.convert.
   tables: state-dict key -> CDF-table name in the model directory.
+  prepare: state dict -> the state dict to convert (after renames), for values that
+    need more than a layout change (e.g. masking a masked conv's weight), or None.
   """
   recognize: Callable[[Mapping], bool]
   infer_config: Callable[[Mapping], Any]
@@ -48,6 +50,7 @@ class Converter:
   rename: Callable[[str], str] | None = None
   constants: Callable[[str, Any], Any] | None = None
   tables: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(HYPERPRIOR_TABLES))
+  prepare: Callable[[Mapping], Mapping] | None = None
 
 
 # The usual buffers: the bottleneck codes z, the Gaussian conditional y.

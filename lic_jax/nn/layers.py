@@ -5,12 +5,14 @@ Sub-module names follow the PyTorch state-dict names of the released models, wit
 so that `lic_jax.convert` can map a checkpoint key to a parameter by rule.
 """
 import functools
+from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lic_jax.entropy import raster
 from lic_jax.ops import lower_bound
 
 # torch.nn.GELU is the exact (erf) form; JAX defaults to the tanh approximation.
@@ -102,28 +104,31 @@ class GDN(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-  """Two 3x3 convs with GELU, plus identity (or a 1x1 skip when widths differ)."""
+  """Two 3x3 convs, each followed by the activation (MLIC++: GELU; compressai's
+  cheng2020: LeakyReLU), plus identity (or a 1x1 skip when widths differ)."""
   features: int
+  activation: Callable = gelu
 
   @nn.compact
   def __call__(self, x):
     """x: (B, H, W, C_in) -> (B, H, W, features)."""
-    out = gelu(Conv2d(self.features, 3, name="conv1")(x))
-    out = gelu(Conv2d(self.features, 3, name="conv2")(out))
+    out = self.activation(Conv2d(self.features, 3, name="conv1")(x))
+    out = self.activation(Conv2d(self.features, 3, name="conv2")(out))
     if x.shape[-1] != self.features:
       x = Conv2d(self.features, 1, name="skip")(x)
     return out + x
 
 
 class ResidualBlockWithStride(nn.Module):
-  """Downsampling residual block: 3x3/s conv, GELU, 3x3 conv, GDN; 1x1/s skip."""
+  """Downsampling residual block: 3x3/s conv, activation, 3x3 conv, GDN; 1x1/s skip."""
   features: int
   stride: int = 2
+  activation: Callable = gelu
 
   @nn.compact
   def __call__(self, x):
     """x: (B, H, W, C_in) -> (B, H/stride, W/stride, features)."""
-    out = gelu(Conv2d(self.features, 3, self.stride, name="conv1")(x))
+    out = self.activation(Conv2d(self.features, 3, self.stride, name="conv1")(x))
     out = GDN(name="gdn")(Conv2d(self.features, 3, name="conv2")(out))
     if self.stride != 1 or x.shape[-1] != self.features:
       x = Conv2d(self.features, 1, self.stride, name="skip")(x)
@@ -131,16 +136,50 @@ class ResidualBlockWithStride(nn.Module):
 
 
 class ResidualBlockUpsample(nn.Module):
-  """Upsampling residual block: subpel conv, GELU, 3x3 conv, IGDN; subpel skip."""
+  """Upsampling residual block: subpel conv, activation, 3x3 conv, IGDN; subpel skip."""
   features: int
   upsample: int = 2
+  activation: Callable = gelu
 
   @nn.compact
   def __call__(self, x):
     """x: (B, H, W, C_in) -> (B, H*r, W*r, features)."""
-    out = gelu(subpel_conv(x, self.features, self.upsample, "subpel_conv"))
+    out = self.activation(subpel_conv(x, self.features, self.upsample, "subpel_conv"))
     out = GDN(inverse=True, name="igdn")(Conv2d(self.features, 3, name="conv")(out))
     return out + subpel_conv(x, self.features, self.upsample, "upsample")
+
+
+class MaskedConv2d(nn.Module):
+  """A k x k conv over the raster-causal part of its window (`entropy.raster.mask`,
+  type A): Minnen et al.'s context model. The kernel is masked on every call, as
+  compressai's MaskedConv2d does, so weights that were not masked cannot leak.
+
+  Called with `rows, cols` (each (K,) int), it computes the outputs at those
+  positions only, from the causal taps alone: what wavefront decoding needs, at a
+  K / (h * w) fraction of the cost. Positions with an out-of-range row give garbage.
+  """
+  features: int
+  kernel_size: int = 5
+
+  @nn.compact
+  def __call__(self, x, rows=None, cols=None):
+    """x: (B, h, w, C) -> (B, h, w, features), or (B, K, 1, features) at rows, cols."""
+    k, p = self.kernel_size, self.kernel_size // 2
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (k, k, x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    if rows is None:
+      kernel = kernel * raster.mask(k)[:, :, None, None]
+      return jax.lax.conv_general_dilated(
+          x, kernel, (1, 1), ((p, p), (p, p)),
+          dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+    taps = raster.causal_offsets(k)
+    # Only rows above and the own row are read: no padding below.
+    padded = jnp.pad(x, ((0, 0), (p, 0), (p, p), (0, 0)))
+    patches = jnp.stack([padded[:, rows + i, cols + j] for i, j in taps], axis=2)
+    weights = jnp.stack([kernel[i, j] for i, j in taps])
+    out = jnp.einsum("bktc,tcf->bkf", patches, weights) + bias
+    return out[:, :, None, :]
 
 
 class ConvStack(nn.Module):
@@ -150,7 +189,7 @@ class ConvStack(nn.Module):
   kernel_sizes: tuple
   prefix: str
   strides: tuple = None
-  activation: callable = gelu
+  activation: Callable = gelu
 
   @nn.compact
   def __call__(self, x):
@@ -216,7 +255,7 @@ class ResidualBottleneck(nn.Module):
 
   Convs are named `branch_{0,2,4}` as in the PyTorch Sequential.
   """
-  activation: callable = jax.nn.relu
+  activation: Callable = jax.nn.relu
 
   @nn.compact
   def __call__(self, x):
