@@ -166,6 +166,7 @@ def main(argv=None):
   import lic_jax
   from lic_jax import bitstream, checkpoint, coder, image_io
   from lic_jax.evaluation import datasets
+  lic_jax.reproducible_gpu()
   lic_jax.enable_compilation_cache()  # later runs load the compiled stages from disk
   try:
     return run(args)

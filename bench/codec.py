@@ -10,8 +10,8 @@ machine; see BENCHMARKS.md): MLIC++ 2.06 s / 2.57 s at 1.6 GiB; ELIC 1.54 / 1.64
 """
 import argparse
 
-from common import (machine, peak_rss_gib, random_codec, reset_peak_rss, rss_gib, test_image,
-                    timed)
+from common import (converted_codec, machine, peak_rss_gib, photo, random_codec, reset_peak_rss,
+                    rss_gib, test_image, timed)
 
 
 def main():
@@ -21,14 +21,22 @@ def main():
                       help="the model's preset: full, small, or a zoo quality q1..q8")
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--op", default="both", choices=("both", "compress", "decompress"))
+  parser.add_argument("--weights", help="a PyTorch checkpoint to convert instead of random "
+                      "weights (--arch and --preset then come from it), e.g. the calibrated "
+                      "weights bench/compressai_codec.py --save-weights wrote")
+  parser.add_argument("--image", help="a photo, resized to 768x512 (default: a synthetic "
+                      "smooth random image)")
   args = parser.parse_args()
-  codec = random_codec(args.arch, args.preset)
-  image = test_image()
-  print(f"{args.arch} {args.preset} ({codec.config}), 768x512 image, {machine()}")
+  codec = converted_codec(args.weights) if args.weights else random_codec(args.arch, args.preset)
+  image = photo(args.image) if args.image else test_image()
+  what = args.weights or f"{args.arch} {args.preset}, random weights"
+  print(f"{what} ({codec.arch} {codec.config}), 768x512 image "
+        f"{args.image or '(synthetic)'}, {machine()}")
   print(f"RSS after load {rss_gib():.2f} GiB")
   data = codec.compress(image)
-  print(f"stream {len(data)} bytes = {8 * len(data) / image[..., 0].size:.3f} bpp "
-        "(random weights: far more symbols than a trained model writes)")
+  print(f"stream {len(data)} bytes = {8 * len(data) / image[..., 0].size:.3f} bpp"
+        + ("" if args.weights else
+           " (random weights: far more symbols than a trained model writes)"))
   ops = {"compress": lambda: codec.compress(image), "decompress": lambda: codec.decompress(data)}
   for name in (ops if args.op == "both" else [args.op]):
     first, median, times = timed(ops[name], args.runs, before_runs=reset_peak_rss)

@@ -1,4 +1,5 @@
 """Shared by the benchmark scripts: a full-size model with random weights, timing."""
+import dataclasses
 import os
 import resource
 import statistics
@@ -48,6 +49,23 @@ def random_codec(arch, preset="full", seed=0):
   params = random_params(model, seed)
   tables = checkpointing.model_tables(model, params)
   return Codec(arch, model.config, params, tables, "0" * 16)
+
+
+def converted_codec(path):
+  """A Codec of a PyTorch checkpoint (e.g. the calibrated weights that
+  bench/compressai_codec.py --save-weights wrote), converted as convert.py does."""
+  from lic_jax import checkpoint, convert
+  arch, config, params, tables = convert.convert_state_dict(convert.load_torch_state_dict(path))
+  return Codec(arch, config, params, tables,
+               checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+
+
+def photo(path, height=512, width=768):
+  """A photo resized to width x height (Pillow's Lanczos), uint8 (H, W, 3): the same
+  pixels as bench/compressai_codec.py --image reads."""
+  from PIL import Image
+  with Image.open(path) as image:
+    return np.asarray(image.convert("RGB").resize((width, height), Image.LANCZOS))
 
 
 def test_image(height=512, width=768, seed=0):

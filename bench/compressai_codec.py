@@ -12,9 +12,11 @@ and its code is only a read-only reference):
 
 The zoo's weights are not reachable here: weights are seeded random, calibrated as the
 reference fixtures were (compressai_heldback.calibrate) on the image itself so that
-rates are of the right order. The image is bench/common.py's test_image (768x512 smooth
-random), re-implemented with numpy. 2 torch threads; a warm-up call, then the median of
---runs calls of compress and of decompress, each timed alone. One JSON line per arch.
+rates are of the right order; --save-weights writes them for lic_jax's side
+(`bench/codec.py --weights`), so both code the same image with the same weights. The
+image is --image resized to 768x512, or bench/common.py's test_image (smooth random),
+re-implemented with numpy. 2 torch threads; a warm-up call, then the median of --runs
+calls of compress and of decompress, each timed alone. One JSON line per arch.
 """
 import argparse
 import json
@@ -27,6 +29,7 @@ import warnings
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -34,7 +37,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 import compressai  # noqa: E402
 from compressai.zoo.image import cfgs  # noqa: E402
 
-from compressai_heldback import ARCHS, build  # noqa: E402
+from compressai_heldback import ARCHS, build, zoo_key_style  # noqa: E402
 
 
 def test_image(height=512, width=768, seed=0):
@@ -68,6 +71,11 @@ def main(argv=None):
   parser.add_argument("--height", type=int, default=512)
   parser.add_argument("--width", type=int, default=768)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--image", help="a photo, resized to width x height with Pillow's "
+                      "Lanczos as bench/common.py's photo() does (default: test_image)")
+  parser.add_argument("--save-weights", metavar="DIR",
+                      help="write each calibrated model as DIR/<arch>-q<quality>.pth.tar (the "
+                      "zoo's key style), for bench/codec.py --weights: the same weights")
   args = parser.parse_args(argv)
   qualities = {arch: max(cfgs[arch]) if args.quality is None else args.quality
                for arch in args.arch}
@@ -75,12 +83,20 @@ def main(argv=None):
     if quality not in cfgs[arch]:
       parser.error(f"{arch} has zoo qualities {sorted(cfgs[arch])}, not {quality}")
   torch.set_num_threads(args.threads)
-  image = test_image(args.height, args.width)
+  if args.image:
+    with Image.open(args.image) as source:
+      image = np.asarray(source.convert("RGB").resize((args.width, args.height), Image.LANCZOS))
+  else:
+    image = test_image(args.height, args.width)
   x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
   for arch in args.arch:
     config = cfgs[arch][qualities[arch]]
     n, m = config if len(config) == 2 else config * 2  # cheng2020: (N,), M = N
     model, factors = build(arch, n, m, args.seed, x)
+    if args.save_weights:
+      os.makedirs(args.save_weights, exist_ok=True)
+      torch.save(zoo_key_style(model.state_dict()),
+                 os.path.join(args.save_weights, f"{arch}-q{qualities[arch]}.pth.tar"))
     with torch.inference_mode():
       enc_first, enc_s, enc = timed(lambda: model.compress(x), args.runs)
       dec_first, dec_s, dec = timed(lambda: model.decompress(enc["strings"], enc["shape"]),

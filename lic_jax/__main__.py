@@ -101,6 +101,7 @@ def main(argv=None):
 
   import lic_jax
   from lic_jax import bitstream, checkpoint, coder, image_io
+  lic_jax.reproducible_gpu()
   lic_jax.enable_compilation_cache()
   try:
     args.run(args)

@@ -10,15 +10,24 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
   strings      1 byte count, then per string: 1 byte length + ASCII stream name
-               ("z", "y"), and its length as a varint (unsigned LEB128, shortest form)
+               ("z", "y"), its length as a varint (unsigned LEB128, shortest form),
+               and its decoding check: a varint length + bytes (see below)
   the strings, in that order (the coder's outputs)
   crc32        4 bytes  of everything before it
 
 The CRC makes any corruption (flipped bytes, truncation, a spliced file) an error
 instead of a silently wrong image; the model hash and the coder name make a stream
 decoded with the wrong model or coder an error. Every malformed input raises
-`BitstreamError`. Version 1 streams (no coder field, exactly the strings z and y,
-unnamed) are still read.
+`BitstreamError`.
+
+The decoding checks catch what the CRC cannot: a decoder whose entropy parameters
+differ from the encoder's (another device or XLA build computing a scale a hair
+differently), which decodes an intact file into a wrong image. Each holds check bytes
+of what the encoder coded (`lic_jax.latent.base.CodingCheck`: a running CRC32 of the
+CDF indexes and symbols, a byte of it every so many symbols, and all of it at the
+end); the decoder recomputes them as it goes and stops at the first difference with
+`DecoderMismatchError`. Versions 1 (no coder field, exactly the strings z and y,
+unnamed) and 2 (no checks) are still read, and decoded without checks.
 """
 import dataclasses
 import numbers
@@ -26,8 +35,8 @@ import struct
 import zlib
 
 MAGIC = b"LICJ"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 V1_CODER, V1_STRINGS = "tfc", ("z", "y")
 MAX_SIDE = 1 << 16
 # The header states the image size, up to MAX_SIDE squared, and a decoder allocates
@@ -44,6 +53,11 @@ class BitstreamError(ValueError):
   """A stream that is not a valid lic_jax stream (or not one for this model)."""
 
 
+class DecoderMismatchError(BitstreamError):
+  """An intact stream whose symbols this decoder does not decode as they were coded:
+  its entropy parameters differ from the encoder's."""
+
+
 def _check_name(value, what):
   if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME
           and value.isascii() and value.isprintable()):
@@ -54,13 +68,15 @@ def _check_name(value, what):
 @dataclasses.dataclass(frozen=True)
 class Stream:
   """A parsed stream. height and width are the original image's, before padding;
-  strings maps each stream name to its coded bytes, in file order."""
+  strings maps each stream name to its coded bytes, in file order; checks, each
+  string's decoding check (None: a version 1 or 2 stream, which has none)."""
   arch: str
   model_hash: bytes
   height: int
   width: int
   strings: dict
   coder: str = V1_CODER
+  checks: dict | None = None
 
   def __post_init__(self):
     _check_name(self.arch, "arch")
@@ -78,14 +94,21 @@ class Stream:
       _check_name(name, "a string's name")
       if not isinstance(string, bytes):
         raise BitstreamError(f"string {name!r} must be bytes")
+    if self.checks is not None and (
+        not isinstance(self.checks, dict) or list(self.checks) != list(self.strings)
+        or not all(isinstance(c, bytes) for c in self.checks.values())):
+      raise BitstreamError("checks must map every string's name, in order, to bytes")
 
   def header(self):
     """The bytes before the first string."""
     fields = [MAGIC, bytes([FORMAT_VERSION]), _short(self.arch.encode("ascii")),
               _short(self.model_hash), _short(self.coder.encode("ascii")),
               struct.pack(">HH", self.height - 1, self.width - 1), bytes([len(self.strings)])]
+    if self.checks is None:
+      raise BitstreamError("a stream is written with its decoding checks")
     for name, string in self.strings.items():
-      fields += [_short(name.encode("ascii")), _varint(len(string))]
+      check = self.checks[name]
+      fields += [_short(name.encode("ascii")), _varint(len(string)), _varint(len(check)), check]
     return b"".join(fields)
 
   def to_bytes(self):
@@ -110,6 +133,7 @@ def info(data):
       "height": stream.height,
       "width": stream.width,
       "header_bytes": header_bytes,
+      "check_bytes": sum(map(len, (stream.checks or {}).values())),
       "string_bytes": {name: len(string) for name, string in stream.strings.items()},
       "total_bytes": len(data),
       "bpp": 8 * len(data) / (stream.height * stream.width),
@@ -187,12 +211,14 @@ def _parse(data):
   model_hash = reader.take(reader.byte("model hash length"), "model hash")
   coder = reader.take(reader.byte("coder length"), "coder name") if version >= 2 else None
   height, width = struct.unpack(">HH", reader.take(4, "image size"))
+  checks = [] if version >= 3 else None
   if version >= 2:
-    names = []
+    names, lengths = [], []
     for _ in range(reader.byte("string count")):
       names.append(reader.take(reader.byte("string name length"), "string name"))
-      names.append(reader.varint("string length"))
-    names, lengths = names[0::2], names[1::2]
+      lengths.append(reader.varint("string length"))
+      if checks is not None:
+        checks.append(reader.take(reader.varint("check length"), "decoding check"))
   else:
     names, lengths = [n.encode() for n in V1_STRINGS], [reader.varint(f"{n} length")
                                                          for n in V1_STRINGS]
@@ -214,5 +240,6 @@ def _parse(data):
   for name, length in zip(names, lengths):
     strings[name] = data[start:start + length]
     start += length
-  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder)
+  checks = None if checks is None else dict(zip(names, checks))
+  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder, checks)
   return stream, header_length, version

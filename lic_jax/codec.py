@@ -69,10 +69,15 @@ class Stages:
     fn = self._jitted.get((name, static))
     if fn is None:
       model = self._model
+
+      def stage(p, *a):
+        # Full float32 in every conv and matmul on every backend: NVIDIA GPUs default
+        # to TF32 (10-bit mantissas), whose entropy parameters a CPU decoder would
+        # not reproduce. CPUs compute float32 either way, so CPU results are unchanged.
+        with jax.default_matmul_precision("highest"):
+          return model.apply({"params": p}, *a, method=lambda m, *b: getattr(m, name)(*b))
       fn = jax.jit(
-          lambda p, *a: model.apply({"params": p}, *a,
-                                    method=lambda m, *b: getattr(m, name)(*b)),
-          static_argnums=static,
+          stage, static_argnums=static,
           compiler_options=self._transform_options if name in TRANSFORM_STAGES else None)
       self._jitted[(name, static)] = fn
     return fn(self._params, *args)
@@ -188,8 +193,13 @@ class Codec:
     mode = latent.Encode(self.coder, self.stream_tables)
     self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
     stream = bitstream.Stream(self.arch, bytes.fromhex(self.model_hash), height, width,
-                              mode.strings(), self.coder.name)
+                              mode.strings(), self.coder.name, mode.checks())
     return stream.to_bytes()
+
+  @property
+  def decodes_forward(self):
+    """Whether decompress gives forward's x_hat, rounded (else see `reconstruction`)."""
+    return self.model.latent_codec.decodes_forward
 
   def reconstruction(self, latents, height, width):
     """The (height, width, 3) uint8 image that decompressing the stream of `latents`
@@ -225,7 +235,7 @@ class Codec:
         (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
         jnp.float32)
     y_shape = self.stages.output_shape("analysis", x_shape)
-    mode = latent.Decode(self.coder, self.stream_tables, stream.strings)
+    mode = latent.Decode(self.coder, self.stream_tables, stream.strings, stream.checks)
     y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
     mode.finish()
     return to_uint8(self.stages.synthesis(y_hat), stream.height, stream.width)

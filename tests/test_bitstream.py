@@ -1,4 +1,5 @@
 """The file container: round trips, and BitstreamError for every malformed stream."""
+import dataclasses
 import struct
 import zlib
 
@@ -12,10 +13,24 @@ HASH = bytes(range(8))
 
 
 def sample(z_string=b"z" * 130, y_string=bytes(range(256)) * 20, **changes):
+  """A stream; its checks (unless given) are 4 bytes per string."""
   fields = dict(arch="mlicpp", model_hash=HASH, height=512, width=768,
                 strings={"z": z_string, "y": y_string})
   fields.update(changes)
+  if "checks" not in changes and isinstance(fields["strings"], dict):
+    fields["checks"] = {name: zlib.crc32(name.encode()).to_bytes(4, "big")
+                        for name in fields["strings"]}
   return Stream(**fields)
+
+
+def version2(stream):
+  """`stream` in format version 2 (no decoding checks)."""
+  fields = [b"LICJ\x02", bitstream._short(stream.arch.encode()),
+            bitstream._short(stream.model_hash), bitstream._short(stream.coder.encode()),
+            struct.pack(">HH", stream.height - 1, stream.width - 1), bytes([len(stream.strings)])]
+  for name, string in stream.strings.items():
+    fields += [bitstream._short(name.encode()), bitstream._varint(len(string))]
+  return with_crc(b"".join(fields + list(stream.strings.values())))
 
 
 def version1(stream):
@@ -53,17 +68,34 @@ def test_header_is_small_and_info_describes_it():
   data = stream.to_bytes()
   info = bitstream.info(data)
   # magic 4, version 1, arch 1+6, hash 1+8, coder 1+3, size 4, string count 1,
-  # names 2+2 and lengths 2+2; then a 4-byte crc
-  assert info["header_bytes"] == len(stream.header()) == 38
-  assert len(data) == 38 + 130 + 5120 + 4
+  # names 2+2, lengths 2+2, checks 2 * (1 + 4); then a 4-byte crc
+  assert info["header_bytes"] == len(stream.header()) == 48
+  assert len(data) == 48 + 130 + 5120 + 4
   assert info == {
-      "format_version": 2, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
-      "height": 512, "width": 768, "header_bytes": 38, "string_bytes": {"z": 130, "y": 5120},
-      "total_bytes": len(data), "bpp": 8 * len(data) / (512 * 768)}
+      "format_version": 3, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
+      "height": 512, "width": 768, "header_bytes": 48, "check_bytes": 8,
+      "string_bytes": {"z": 130, "y": 5120}, "total_bytes": len(data),
+      "bpp": 8 * len(data) / (512 * 768)}
+
+
+def test_a_stream_is_written_with_its_checks():
+  with pytest.raises(BitstreamError, match="checks"):
+    sample(checks=None).to_bytes()
+  for checks in ({"y": b"", "z": b""}, {"z": b""}, {"z": "", "y": b""}):
+    with pytest.raises(BitstreamError, match="checks"):
+      sample(checks=checks)
+
+
+def test_version_2_streams_are_read_without_checks():
+  stream = sample(coder="tfc-range")
+  data = version2(stream)
+  assert Stream.from_bytes(data) == dataclasses.replace(stream, checks=None)
+  info = bitstream.info(data)
+  assert info["format_version"] == 2 and info["check_bytes"] == 0
 
 
 def test_version_1_streams_are_read():
-  stream = sample()
+  stream = sample(checks=None)
   data = version1(stream)
   assert Stream.from_bytes(data) == stream
   info = bitstream.info(data)
@@ -75,7 +107,7 @@ def test_version_1_streams_are_read():
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic"),
     (b"LIC", "truncated"),
-    (b"LICJ\x03" + bytes(40), "version"),
+    (b"LICJ\x04" + bytes(40), "version"),
     (b"LICJ\x00" + bytes(40), "version"),
 ])
 def test_malformed_header(data, message):
@@ -103,10 +135,11 @@ def test_trailing_garbage():
 
 
 def _strings_header(z_length, y_length):
-  """A header whose two string entries state these length fields (raw bytes)."""
-  header = sample(z_string=b"zz", y_string=b"yyyy").header()
-  assert header.endswith(b"\x01z\x02\x01y\x04")  # name, length; name, length
-  return header[:-6] + b"\x01z" + z_length + b"\x01y" + y_length
+  """A header whose two string entries state these length fields (raw bytes); empty
+  checks."""
+  header = sample(z_string=b"zz", y_string=b"yyyy", checks={"z": b"", "y": b""}).header()
+  assert header.endswith(b"\x01z\x02\x00\x01y\x04\x00")  # name, length, check length
+  return header[:-8] + b"\x01z" + z_length + b"\x00\x01y" + y_length + b"\x00"
 
 
 def test_lengths_inconsistent_with_data():
@@ -124,8 +157,7 @@ def test_non_canonical_varint():
 
 
 def test_duplicate_string_names():
-  header = sample(z_string=b"zz", y_string=b"yyyy").header()
-  body = header[:-6] + b"\x01y\x02\x01y\x04" + b"zzyyyy"
+  body = _strings_header(b"\x02", b"\x04").replace(b"\x01z\x02", b"\x01y\x02") + b"zzyyyy"
   with pytest.raises(BitstreamError, match="same name"):
     Stream.from_bytes(with_crc(body))
 

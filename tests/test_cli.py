@@ -16,6 +16,7 @@ import lic_jax
 from conftest import REPO
 from lic_jax import bitstream
 from lic_jax.__main__ import main
+from test_codec import with_other_entropy_parameters
 
 MODEL = "elic_small"  # the fastest fixture to compile (see test_codec.SIZE_MODEL)
 HEIGHT, WIDTH = 40, 50  # pads to 64x64
@@ -201,7 +202,7 @@ def test_input_formats(kind, cached_model, codecs, tmp_path, capsys):
 
 
 @pytest.mark.coder
-def test_in_process_failures(cached_model, round_trip, tmp_path, capsys):
+def test_in_process_failures(cached_model, round_trip, tmp_path, capsys, monkeypatch):
   folder, _, _ = round_trip
 
   def fails(*args):
@@ -226,5 +227,12 @@ def test_in_process_failures(cached_model, round_trip, tmp_path, capsys):
   # --refine needs a lambda, which a converted checkpoint does not record
   assert "lambda" in fails("compress", "--model", cached_model, "--refine", 2, folder / "in.png",
                            tmp_path / "refined.lic")
+  # a decoder whose entropy parameters differ from the encoder's, under the same model
+  # identity (hash), as on another device: refused as such, the output untouched
+  other = with_other_entropy_parameters(lic_jax.load_model(cached_model), 1e-2)
+  monkeypatch.setattr(lic_jax, "load_model", lambda path: other)
+  assert "entropy parameters differ" in fails("decompress", "--model", cached_model,
+                                              folder / "out.lic", tmp_path / "rec.png")
+  assert (tmp_path / "rec.png").read_bytes() == b"keep me"
   assert sorted(os.listdir(tmp_path)) == ["cut.lic", "rec.png", "taken"]
   assert bitstream.info((folder / "out.lic").read_bytes())["height"] == HEIGHT

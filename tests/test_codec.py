@@ -13,17 +13,20 @@ The size, conversion, rate and malformed-stream tests all use one model
 (SIZE_MODEL) so that each padded shape compiles once per session.
 """
 import contextlib
+import dataclasses
 import functools
+import os
 import re
 import time
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, bounded, nhwc, reference_outputs
-from test_bitstream import version1
+from conftest import FIXTURES, REPO, bounded, nhwc, reference_outputs
+from test_bitstream import version1, version2
 from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
 from lic_jax.codec import pad_image, to_uint8
@@ -353,15 +356,18 @@ def test_file_rate_matches_the_likelihoods(coded):
 
 # --- malformed and foreign streams ----------------------------------------------------
 
-def _decode_outcome(codec, data, height, width):
-  """'error' or 'image' (checked: the stated size); the decode time."""
+def _decode_outcome(codec, data, height, width, right=None):
+  """'error', or 'image' (checked: the stated size), or given the right image, 'same'
+  or 'wrong'; the decode time."""
   def decode():
     try:
       image = codec.decompress(data)
     except BitstreamError:
       return "error"
     assert image.shape == (height, width, 3) and image.dtype == np.uint8
-    return "image"
+    if right is None:
+      return "image"
+    return "same" if np.array_equal(image, right) else "wrong"
   return bounded(decode, DECODE_SECONDS)
 
 
@@ -371,6 +377,7 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   image = fixture_image(SIZE_MODEL)
   height, width = image.shape[:2]
   data = codec.compress(image)
+  right = codec.decompress(data)
   stream = Stream.from_bytes(data)
   z_string, y_string = stream.strings["z"], stream.strings["y"]
   rng = np.random.default_rng(2024)
@@ -381,9 +388,12 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
     return bytes(blob)
 
   def resealed(**changes):
-    """A stream with a valid container (header, lengths and CRC) around bad payloads."""
+    """A stream with a valid container (header, lengths and CRC) around bad payloads,
+    as an encoder bug or a crafted file gives."""
     strings = {**stream.strings, **changes}
-    return Stream(stream.arch, stream.model_hash, height, width, strings, stream.coder).to_bytes()
+    checks = {name: stream.checks.get(name, b"") for name in strings}
+    return Stream(stream.arch, stream.model_hash, height, width, strings, stream.coder,
+                  checks).to_bytes()
 
   cases = {
       "empty": [b""],
@@ -398,7 +408,7 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
       "resealed swapped strings": [resealed(z=y_string, y=z_string)],
       # The container names its strings: a missing or extra one is refused.
       "missing string": [Stream(stream.arch, stream.model_hash, height, width, {"z": z_string},
-                                stream.coder).to_bytes()],
+                                stream.coder, {"z": stream.checks["z"]}).to_bytes()],
       "extra string": [resealed(x=b"\x00")],
   }
   must_raise = {"empty", "wrong magic", "truncated at tenths", "200 byte flips",
@@ -407,12 +417,15 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   for kind, blobs in cases.items():
     outcomes = []
     for blob in blobs:
-      outcome, seconds = _decode_outcome(codec, blob, height, width)
+      outcome, seconds = _decode_outcome(codec, blob, height, width, right)
       outcomes.append(outcome)
       slowest = max(slowest, seconds)
-    report.append(f"{kind}: {outcomes.count('error')} errors, {outcomes.count('image')} images")
+    report.append(f"{kind}: {outcomes.count('error')} errors, {outcomes.count('same')} "
+                  f"right images, {outcomes.count('wrong')} wrong")
     if kind in must_raise:  # the container's checks (magic, lengths, CRC) catch these
       assert outcomes.count("error") == len(blobs), report[-1]
+    # Behind a valid CRC, the decoding checks catch altered payloads.
+    assert outcomes.count("wrong") == 0, report[-1]
   print("; ".join(report) + f"; slowest decode {slowest:.2f} s")
   assert slowest < DECODE_SECONDS
 
@@ -426,35 +439,98 @@ def test_streams_from_another_model_are_refused(codecs):
       target.decompress(data)
   # Same arch, other weights: only the hash differs.
   stream = Stream.from_bytes(target.compress(fixture_image("mlicpp_small")))
-  foreign = Stream(stream.arch, bytes(len(stream.model_hash)), stream.height, stream.width,
-                   stream.strings, stream.coder).to_bytes()
+  foreign = dataclasses.replace(stream, model_hash=bytes(len(stream.model_hash))).to_bytes()
   with pytest.raises(BitstreamError, match="hash"):
     target.decompress(foreign)
   # Same model, another entropy coder.
-  other_coder = Stream(stream.arch, stream.model_hash, stream.height, stream.width,
-                       stream.strings, "other-coder").to_bytes()
+  other_coder = dataclasses.replace(stream, coder="other-coder").to_bytes()
   with pytest.raises(BitstreamError, match="coder"):
     target.decompress(other_coder)
 
 
 @pytest.mark.coder
-def test_format_1_streams_still_decode(size_codec):
-  """Streams written before the container named its strings and coder decode the same."""
+def test_format_1_and_2_streams_still_decode(size_codec):
+  """Streams written before the container named its strings and coder (1), or carried
+  decoding checks (2), decode the same."""
   image = fixture_image(SIZE_MODEL)
   data = size_codec.compress(image)
-  old = version1(Stream.from_bytes(data))
-  assert bitstream.info(old)["format_version"] == 1
-  assert np.array_equal(size_codec.decompress(old), size_codec.decompress(data))
+  for version, write in ((1, version1), (2, version2)):
+    old = write(Stream.from_bytes(data))
+    assert bitstream.info(old)["format_version"] == version
+    assert np.array_equal(size_codec.decompress(old), size_codec.decompress(data))
 
 
 @pytest.mark.coder
 def test_streams_of_huge_images_need_max_pixels(size_codec):
   """A crafted header can claim 65536x65536; decoding would allocate for that first."""
   stream = Stream.from_bytes(size_codec.compress(fixture_image(SIZE_MODEL)))
-  huge = Stream(stream.arch, stream.model_hash, 65536, 65536, stream.strings,
-                stream.coder).to_bytes()
+  huge = dataclasses.replace(stream, height=65536, width=65536).to_bytes()
   assert _decode_outcome(size_codec, huge, 65536, 65536)[0] == "error"
   with pytest.raises(BitstreamError, match="max_pixels"):
     size_codec.decompress(huge)
   with pytest.raises(BitstreamError, match="max_pixels"):
     size_codec.decompress(stream.to_bytes(), max_pixels=stream.height * stream.width - 1)
+
+
+# ----- decoders whose entropy parameters differ from the encoder's ---------------------
+
+def with_other_entropy_parameters(codec, relative, seed=0):
+  """`codec` with the same model identity (hash) but the weights of the networks that
+  compute the entropy parameters (all but the transforms and z's prior) scaled by
+  1 + relative * N(0, 1): a stand-in for a decoder on another device or XLA build."""
+  from lic_jax.codec import Codec
+  rng = np.random.default_rng(seed)
+  kept = ("g_a", "g_s", "h_a", "entropy_bottleneck")
+  params = {name: tree if name in kept else jax.tree_util.tree_map(
+      lambda w: np.asarray(w) * (1 + relative * rng.standard_normal(np.shape(w))).astype(
+          np.float32), tree) for name, tree in codec.params.items()}
+  return Codec(codec.arch, codec.config, params, codec.tables, codec.model_hash)
+
+
+@pytest.mark.coder
+@pytest.mark.parametrize("relative", [1e-6, 1e-4, 1e-2])
+def test_a_decoder_with_other_entropy_parameters_decodes_right_or_refuses(relative):
+  """Never a wrong image: the decoded image within 1 of the right one, or
+  DecoderMismatchError saying so (not a corruption message)."""
+  import lic_jax
+  codec = lic_jax.load_model("default")
+  image, _ = image_io.read_image(os.path.join(REPO, "lic_jax", "assets", "holdout.png"))
+  image = image[:192, :256]
+  data = codec.compress(image)
+  right = codec.decompress(data)
+  other = with_other_entropy_parameters(codec, relative)
+  try:
+    decoded = other.decompress(data)
+  except bitstream.DecoderMismatchError as e:
+    assert "entropy parameters differ from the encoder's" in str(e)
+    assert "corrupt" not in str(e)
+    outcome = "refused"
+  else:
+    assert np.abs(decoded.astype(int) - right).max() <= 1
+    outcome = "decoded"
+  print(f"weights off by {relative:g}: {outcome}")
+  if relative >= 1e-2:
+    assert outcome == "refused"
+
+
+def test_the_decoding_check_finds_the_first_difference():
+  """CodingCheck: a check byte after every INTERVAL symbols, the CRC at the end;
+  another index or symbol is found at the next check byte."""
+  interval = latent.base.CodingCheck.INTERVAL
+  calls = [(np.arange(n) % 7, np.arange(n) % 5 - 2) for n in (interval // 2, interval, 10)]
+  encoder = latent.base.CodingCheck()
+  for indexes, symbols in calls:
+    encoder.update(indexes, symbols)
+  digest = encoder.digest()
+  assert len(digest) == 1 + 4  # One check byte (after 1.5 intervals), the CRC.
+  decoder = latent.base.CodingCheck(digest)
+  for indexes, symbols in calls:
+    if decoder.update(indexes, symbols) is not None:
+      decoder.verify("y")
+  decoder.verify("y", final=True)
+  bad = latent.base.CodingCheck(digest)
+  bad.update(*calls[0])
+  indexes, symbols = calls[1]
+  assert bad.update(indexes, symbols + (np.arange(len(symbols)) == 3)) is not None
+  with pytest.raises(bitstream.DecoderMismatchError, match=r"stream 'y', after 24576 "):
+    bad.verify("y")

@@ -347,6 +347,7 @@ class FakeCodec:
   arch = "fake"
   model_hash = "00" * 8
   coder = FakeCoder()
+  decodes_forward = True
 
   def __init__(self, step, bpp, compile_s=0.0, mismatch=False, hyperprior=True,
                pad_multiple=64):
@@ -370,7 +371,8 @@ class FakeCodec:
     self.images[key] = image
     strings = {"z": b"zz"} if self.hyperprior else {}
     strings["y"] = key + bytes(max(int(self.bpp * h * w / 8) - len(key), 0))
-    return bitstream.Stream("fake", bytes(8), h, w, strings, self.coder.name).to_bytes()
+    return bitstream.Stream("fake", bytes(8), h, w, strings, self.coder.name,
+                            {name: b"" for name in strings}).to_bytes()
 
   def decompress(self, data):
     stream = bitstream.Stream.from_bytes(data)

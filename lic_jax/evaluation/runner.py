@@ -118,7 +118,7 @@ def _code_image(codec, image, check, refine_steps=0, lmbda=None):
          "encoding_time": encode_s, "decoding_time": decode_s}
   if check:
     (expected, bits), forward_s = _timed(_forward, codec, image, latents)
-    if not codec.model.latent_codec.decodes_forward:
+    if not codec.decodes_forward:
       expected = codec.reconstruction(
           codec.latents(image) if latents is None else latents, h, w)
     row.update({"bpp-estimate": bits / pixels, "forward_time": forward_s,
