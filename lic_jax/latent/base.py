@@ -159,7 +159,7 @@ class CodingCheck:
   """What one stream coded, as check bytes: a running CRC32 of every call's CDF
   indexes and then its symbols (int32, little-endian, in coding order), its low
   byte after each call that completes another INTERVAL symbols, and the whole CRC
-  (4 bytes) at the end. A 768x512 MLIC++ image carries about 35 bytes of it.
+  (4 bytes) at the end. A 768x512 MLIC++ image carries about 40 bytes of it.
 
   The decoder recomputes it from its own indexes and decoded symbols: if its
   entropy parameters differ from the encoder's, a differing index (or the garbage
