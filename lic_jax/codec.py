@@ -188,10 +188,15 @@ class Codec:
                                       metric=self.metric)
     return latents
 
+  def _encode(self, latents):
+    """(the Encode mode holding the coded strings of `latents`, the y_hat it coded)."""
+    mode = latent.Encode(self.coder, self.stream_tables)
+    y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
+    return mode, y_hat
+
   def compress_latents(self, latents, height, width):
     """Codes latents (as from `latents`) of a height x width image -> stream bytes."""
-    mode = latent.Encode(self.coder, self.stream_tables)
-    self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
+    mode, _ = self._encode(latents)
     stream = bitstream.Stream(self.arch, bytes.fromhex(self.model_hash), height, width,
                               mode.strings(), self.coder.name, mode.checks())
     return stream.to_bytes()
@@ -206,8 +211,7 @@ class Codec:
     gives, computed at the encoder: the synthesis of the y_hat it codes. For most
     models that is forward's x_hat, rounded; not for those whose latent codec has
     `decodes_forward` False (compressai's autoregressive ones)."""
-    mode = latent.Encode(self.coder, self.stream_tables)
-    y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
+    _, y_hat = self._encode(latents)
     return to_uint8(self.stages.synthesis(y_hat), height, width)
 
   def decompress(self, data, max_pixels=bitstream.MAX_PIXELS):
