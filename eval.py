@@ -3,6 +3,7 @@
     python eval.py --kodak [DIR] --model M [--model M2 ...] [--json OUT] [--plot rd.png]
     python eval.py --kodak --download --model M
     python eval.py --dataset DIR [--recursive] --model M --estimate
+    python eval.py --dataset DIR --model default --classic    # vs JPEG and WebP
 
 Each image is compressed to bytes and decompressed (compile time excluded: one
 untimed warm-up per padded image shape); bpp counts the whole file, header
@@ -35,7 +36,7 @@ def parse_args(argv):
   data.add_argument("--dataset", metavar="DIR", help="evaluate on the images in DIR")
   parser.add_argument("--model", action="append", required=True, metavar="DIR",
                       help="a lic_jax model directory (convert.py / train.py); repeat for "
-                      "several RD points")
+                      "several RD points. \"default\": both points of the bundled model")
   parser.add_argument("--name", help="curve name for all models (default: each model's arch)")
   parser.add_argument("--download", action="store_true",
                       help="with --kodak: fetch missing images from r0k.us, then verify")
@@ -54,6 +55,9 @@ def parse_args(argv):
   parser.add_argument("--lambda", dest="lmbda", type=float,
                       help="rate-distortion lambda of --refine (default: each model's own, "
                       "as train.py records it)")
+  parser.add_argument("--classic", action="store_true",
+                      help="also code each image with JPEG and WebP (Pillow) at the smallest "
+                      "size at or above each model's, and report them beside it")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
   parser.add_argument("--anchor", choices=anchors.NAMES, default="mlicpp",
@@ -71,6 +75,8 @@ def parse_args(argv):
     parser.error("--no-check has no effect with --estimate")
   if args.refine < 0:
     parser.error("--refine must be >= 0")
+  if args.estimate and args.classic:
+    parser.error("--classic compares file sizes: it needs coded mode, not --estimate")
   if args.estimate and args.refine:
     parser.error("--refine is an encoder option: it needs coded mode, not --estimate")
   return args
@@ -119,21 +125,27 @@ def run(args):
   from lic_jax import checkpoint
   from lic_jax.evaluation import anchors, plots, report, runner
   root, paths, dataset = _images(args)
-  for model in args.model:  # fail on a bad model dir before any time is spent
+  # (model, curve name): a bundled family ("default") stands for all its points.
+  family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
+  entries = [(point, args.name or (family_name(model) if len(checkpoint.curve(model)) > 1
+                                   else None))
+             for model in args.model for point in checkpoint.curve(model)]
+  for model, _ in entries:  # fail on a bad model dir before any time is spent
     meta = checkpoint.read_meta(model)
     if args.refine and args.lmbda is None and meta.get("lambda") is None:
       raise checkpoint.ModelDirError(
           f"{model} does not record the lambda it was trained for (converted checkpoints "
           "do not), and --refine needs one: pass --lambda")
-  save_dirs = _save_dirs(args.save_dir, args.model) if args.save_dir else [None] * len(args.model)
+  names = [model for model, _ in entries]
+  save_dirs = _save_dirs(args.save_dir, names) if args.save_dir else [None] * len(names)
   print(f"dataset: {dataset['path']} ({len(paths)} images)", file=sys.stderr)
   models = []
-  for model, save_dir in zip(args.model, save_dirs):
+  for (model, name), save_dir in zip(entries, save_dirs):
     codec = runner.load_codec(model)
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
-        save_dir=save_dir, progress=not args.no_progress, name=args.name, model=model,
-        refine_steps=args.refine, lmbda=args.lmbda))
+        save_dir=save_dir, progress=not args.no_progress, name=name, model=model,
+        refine_steps=args.refine, lmbda=args.lmbda, compare_classic=args.classic))
   kodak = dataset["name"] == "kodak" and args.kodak is not None
   bd = report.bd_rates(report.curves(models), args.anchor, comparable=kodak,
                        reason="the anchors are Kodak results; BD-rate is given with --kodak only")
@@ -152,6 +164,7 @@ def run(args):
     points = [{"name": c["name"], **{k: [m["averages"][k] for m in c["models"]]
                                      for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
               for c in report.curves(models)]
+    points += report.classic_curves(report.curves(models))
     plots.plot_rd(points, anchors.load_all(), args.plot, title)
     print(f"written: {args.plot}")
   if any(m["averages"]["roundtrip"] is False for m in models):

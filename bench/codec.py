@@ -1,6 +1,7 @@
 """Compress and decompress time and peak memory of a full-size model, 768x512 image.
 
     python bench/codec.py [--arch NAME] [--preset full|q8|...] [--runs 5] [--op both|compress|decompress]
+    python bench/codec.py --model default-q2 --image lic_jax/assets/holdout.png
 
 First call (compile + run) shown apart from the median of `--runs` later calls. Run
 one --op per process to read each operation's own peak RSS. Peak RSS is counted, as
@@ -24,18 +25,26 @@ def main():
   parser.add_argument("--weights", help="a PyTorch checkpoint to convert instead of random "
                       "weights (--arch and --preset then come from it), e.g. the calibrated "
                       "weights bench/compressai_codec.py --save-weights wrote")
+  parser.add_argument("--model", help="a lic_jax model directory or bundled name (e.g. "
+                      "default-q2) instead of random weights")
   parser.add_argument("--image", help="a photo, resized to 768x512 (default: a synthetic "
                       "smooth random image)")
   args = parser.parse_args()
-  codec = converted_codec(args.weights) if args.weights else random_codec(args.arch, args.preset)
+  if args.model:
+    import lic_jax
+    codec = lic_jax.load_model(args.model)
+  else:
+    codec = (converted_codec(args.weights) if args.weights
+             else random_codec(args.arch, args.preset))
   image = photo(args.image) if args.image else test_image()
-  what = args.weights or f"{args.arch} {args.preset}, random weights"
+  trained = args.weights or args.model
+  what = trained or f"{args.arch} {args.preset}, random weights"
   print(f"{what} ({codec.arch} {codec.config}), 768x512 image "
         f"{args.image or '(synthetic)'}, {machine()}")
   print(f"RSS after load {rss_gib():.2f} GiB")
   data = codec.compress(image)
   print(f"stream {len(data)} bytes = {8 * len(data) / image[..., 0].size:.3f} bpp"
-        + ("" if args.weights else
+        + ("" if trained else
            " (random weights: far more symbols than a trained model writes)"))
   ops = {"compress": lambda: codec.compress(image), "decompress": lambda: codec.decompress(data)}
   for name in (ops if args.op == "both" else [args.op]):

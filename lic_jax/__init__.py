@@ -40,7 +40,8 @@ def reproducible_gpu():
 
 def load_model(path):
   """The `Codec` stored in a model directory (from convert.py or train.py); "default"
-  is the small model bundled in lic_jax/assets/default."""
+  is the small model bundled in lic_jax/assets (its higher-rate point, default-q2;
+  "default-q1" is the lower-rate one)."""
   reproducible_gpu()
   from lic_jax.codec import Codec
   return Codec.from_dir(path)

@@ -29,12 +29,26 @@ def _compress(args):
   print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h})")
 
 
+def _decoder(model, data):
+  """The model to decode `data` with: of a bundled family's points ("default"), the one
+  that wrote it (by the stream's model hash); else `model` itself."""
+  from lic_jax import bitstream, checkpoint
+  points = checkpoint.curve(model)
+  if len(points) > 1:
+    written_by = bitstream.info(data)["model_hash"]
+    for point in points:
+      if checkpoint.read_meta(point)["model_hash"] == written_by:
+        return point
+  return model
+
+
 def _decompress(args):
   import lic_jax
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
-  image = lic_jax.load_model(args.model).decompress(data, max_pixels=args.max_pixels)
+  model = lic_jax.load_model(_decoder(args.model, data))
+  image = model.decompress(data, max_pixels=args.max_pixels)
   image_io.write_png(args.output, image)
   print(f"{args.output}: {image.shape[1]}x{image.shape[0]}")
 
@@ -65,11 +79,11 @@ def _steps(text):
 
 def main(argv=None):
   from lic_jax.bitstream import MAX_PIXELS
-  from lic_jax.demo import DEFAULT_REFINE_STEPS
   parser = argparse.ArgumentParser(prog="python -m lic_jax", description=__doc__.split("\n\n")[0])
   commands = parser.add_subparsers(dest="command", required=True)
   p = commands.add_parser("compress", help="image file -> .lic stream")
-  p.add_argument("--model", required=True, help="model directory (convert.py / train.py)")
+  p.add_argument("--model", required=True, help="model directory (convert.py / train.py), "
+                 "or a bundled model: default (= default-q2), default-q1")
   p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
                  help="refine the latents for this image by STEPS gradient steps first: "
                  "smaller and better, slower to encode; any decoder reads it (default: 0)")
@@ -79,7 +93,8 @@ def main(argv=None):
   p.add_argument("output", help="stream to write")
   p.set_defaults(run=_compress)
   p = commands.add_parser("decompress", help=".lic stream -> PNG")
-  p.add_argument("--model", required=True, help="the model directory that wrote the stream")
+  p.add_argument("--model", required=True, help="the model directory that wrote the stream "
+                 "(\"default\": whichever bundled point wrote it)")
   p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                  help=f"refuse streams of larger images (default: {MAX_PIXELS})")
   p.add_argument("input")
@@ -89,13 +104,15 @@ def main(argv=None):
                           "bytes of each string")
   p.add_argument("input")
   p.set_defaults(run=_info)
-  p = commands.add_parser("demo", help="compress a bundled photo and compare with JPEG")
-  p.add_argument("--model", help="model directory (default: the bundled default model)")
+  p = commands.add_parser("demo", help="code a bundled photo at each operating point of the "
+                          "default model; compare with JPEG and WebP at the same size")
+  p.add_argument("--model", help="model directory, or a bundled name (default: \"default\", "
+                 "both of its operating points)")
   p.add_argument("--image", help="image to code (default: the bundled held-out photo)")
   p.add_argument("--out-dir", default="demo_out", help="where outputs go (default demo_out)")
-  p.add_argument("--refine", type=_steps, default=DEFAULT_REFINE_STEPS, metavar="STEPS",
-                 help="also code with latent refinement of STEPS steps (default: "
-                 f"{DEFAULT_REFINE_STEPS}; 0: off)")
+  p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
+                 help="encode with latent refinement of STEPS steps: smaller and better, "
+                 "slower (default: 0, the plain encoder)")
   p.set_defaults(run=_demo)
   args = parser.parse_args(argv)
 

@@ -1,65 +1,43 @@
-"""The quick-start demo: code one photo with a lic_jax model and with JPEG.
+"""The quick-start demo: code one photo at each operating point of a lic_jax model and
+compare with JPEG and WebP at the same size.
 
-By default: the bundled model (lic_jax/assets/default, a small ELIC trained on
-redistributable sample photos) on the bundled held-out photo (lic_jax/assets/
-holdout.png, never trained on); see lic_jax/assets/README.md. Writes the .lic
-stream, the reconstruction and a side-by-side PNG, and prints bpp, PSNR and MS-SSIM
-of lic_jax, plain and with the encoder's latent refinement, and of JPEG (Pillow) at
-the smallest file size at or above each.
+By default: both points of the bundled model ("default", lic_jax/assets: a small ELIC
+trained on BSDS500 and ImageNet sample photos) on the bundled held-out photo
+(lic_jax/assets/holdout.png, never trained on); see lic_jax/assets/README.md. Prints
+bytes, bpp, PSNR and MS-SSIM of lic_jax's plain encoder (or, with refine_steps, the
+encoder's latent refinement) and of JPEG and WebP (Pillow) at the smallest file size at
+or above lic_jax's, and writes per point the .lic stream and its reconstruction, the
+JPEG and WebP files, and one labelled side-by-side PNG of them all.
 """
-import io
 import os
 import time
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from lic_jax import image_io
+from lic_jax.evaluation import classic
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-DEFAULT_MODEL = "default"  # lic_jax/assets/default, see checkpoint.BUNDLED
+DEFAULT_MODEL = "default"  # both bundled operating points, see checkpoint.CURVES
 DEFAULT_IMAGE = os.path.join(ASSETS, "holdout.png")
 # Both ship in the package (pyproject's package-data); without them it is broken.
 INCOMPLETE = ("this lic_jax installation is incomplete (reinstall it; in a checkout, "
               "tools/make_default_model.sh rebuilds the assets)")
+SUFFIXES = {"JPEG": "jpg", "WebP": "webp"}
 
 
-# The encoder refines the latents of the photo for this many steps (lic_jax.refine):
-# 0.5 dB at 9% fewer bytes for the bundled model and photo, for 30-45 s on 2 CPU cores.
-DEFAULT_REFINE_STEPS = 100
-
-
-def distortion(a, b):
-  """(PSNR dB, MS-SSIM) of two uint8 (H, W, 3) images: the exact 8-bit PSNR and
-  pytorch_msssim's MS-SSIM, as eval.py reports them."""
-  from lic_jax import metrics
-  msssim = metrics.ms_ssim(a[None].astype(np.float32), b[None].astype(np.float32), 255.0)
-  return metrics.psnr(metrics.mse_uint8(a, b), 255.0), float(msssim[0])
-
-
-def jpeg_at_size(image, target_bytes):
-  """(quality, bytes, decoded) of the smallest Pillow JPEG of at least target_bytes
-  (JPEG gets at least our budget); the largest one tried if none is that big."""
-  candidates = []
-  for quality in range(1, 101):
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    candidates.append((quality, buffer.tell(), buffer.getvalue()))
-  large_enough = [c for c in candidates if c[1] >= target_bytes]
-  chosen = (min(large_enough, key=lambda c: (c[1], c[0])) if large_enough
-            else max(candidates, key=lambda c: (c[1], -c[0])))
-  quality, size, data = chosen
-  return quality, size, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def _default_model():
-  """The bundled model (always shipped), or ModelDirError if the package lacks it."""
+def _models(model):
+  """[(model name, label)]: the points `model` stands for (checkpoint.curve); the
+  bundled ones must be there, or ModelDirError says the installation is broken."""
   from lic_jax import checkpoint  # imports JAX: not for `python -m lic_jax --help`
-  bundled = checkpoint.resolve(DEFAULT_MODEL)
-  if not os.path.isfile(os.path.join(bundled, checkpoint.META_FILE)):
-    raise checkpoint.ModelDirError(f"the bundled default model {bundled} is missing: "
-                                   f"{INCOMPLETE}; or pass --model DIR")
-  return DEFAULT_MODEL, f"the bundled default model ({bundled})"
+  names = checkpoint.curve(model or DEFAULT_MODEL)
+  for name in names:
+    folder = checkpoint.BUNDLED.get(name)
+    if folder and not os.path.isfile(os.path.join(folder, checkpoint.META_FILE)):
+      raise checkpoint.ModelDirError(f"the bundled model {name} ({folder}) is missing: "
+                                     f"{INCOMPLETE}; or pass --model DIR")
+  return [(name, os.path.basename(os.path.normpath(name))) for name in names]
 
 
 def _default_image():
@@ -70,42 +48,79 @@ def _default_image():
   return DEFAULT_IMAGE
 
 
-def run(model=None, image=None, out_dir="demo_out", refine_steps=DEFAULT_REFINE_STEPS):
+def labelled(panels):
+  """One uint8 image of rows of (caption lines, uint8 (H, W, 3) image) panels, each
+  with its caption drawn in a band above it."""
+  font = ImageFont.load_default(size=15)
+  line_height = font.getbbox("Ag")[3] + 4
+  band = line_height * max(len(lines) for row in panels for lines, _ in row) + 6
+  height, width = panels[0][0][1].shape[:2]
+  sheet = Image.new("RGB", (width * max(map(len, panels)), (band + height) * len(panels)),
+                    "white")
+  draw = ImageDraw.Draw(sheet)
+  for r, row in enumerate(panels):
+    for c, (lines, image) in enumerate(row):
+      left, top = c * width, r * (band + height)
+      for i, line in enumerate(lines):
+        draw.text((left + 4, top + 3 + i * line_height), line, fill="black", font=font)
+      sheet.paste(Image.fromarray(image), (left, top + band))
+  return np.asarray(sheet)
+
+
+def run(model=None, image=None, out_dir="demo_out", refine_steps=0):
+  """Codes `image` with every point of `model` (a name, folder or "default") and with
+  JPEG and WebP at the same size; prints the table; writes the outputs to out_dir."""
   import lic_jax
-  os.makedirs(out_dir, exist_ok=True)
-  model, model_note = (model, model) if model else _default_model()
+  from lic_jax.evaluation.runner import distortion
+  started = time.perf_counter()
+  models = _models(model)
   image = image or _default_image()
   pixels, notes = image_io.read_image(image)
   h, w = pixels.shape[:2]
-  print(f"model: {model_note}\nimage: {image} ({w}x{h})" + "".join(f"\nnote: {n}" for n in notes))
-
-  codec = lic_jax.load_model(model)
-  if refine_steps and codec.lmbda is None:
-    print("note: this model records no training lambda, so no refined encoding")
-    refine_steps = 0
-  encoders = [("lic_jax", 0)] + ([(f"lic_jax --refine {refine_steps}", refine_steps)]
-                                 if refine_steps else [])
+  stem = os.path.splitext(os.path.basename(image))[0]
+  print(f"image: {image} ({w}x{h})" + "".join(f"\nnote: {n}" for n in notes))
   bpp = lambda n: 8 * n / (h * w)
-  print(f"{'codec':<22}{'bytes':>8}{'bpp':>9}{'PSNR dB':>10}{'MS-SSIM':>10}")
-  for name, steps in encoders:  # the last one's outputs are written
+  row = lambda name, n, d: (f"{name:<26}{n:>8}{bpp(n):>9.4f}{d['psnr-rgb']:>10.2f}"
+                           f"{d['ms-ssim-rgb']:>10.4f}")
+  caption = lambda n, d: (f"{bpp(n):.3f} bpp, {d['psnr-rgb']:.2f} dB, "
+                          f"MS-SSIM {d['ms-ssim-rgb']:.4f}")
+  print(f"{'codec':<26}{'bytes':>8}{'bpp':>9}{'PSNR dB':>10}{'MS-SSIM':>10}")
+  outputs, panels = {}, []
+  for name, label in models:
+    codec = lic_jax.load_model(name)
+    steps = refine_steps if codec.lmbda is not None else 0
+    if refine_steps and not steps:
+      print(f"note: {name} records no training lambda, so no refined encoding")
     start = time.perf_counter()
     data = codec.compress(pixels, refine_steps=steps)
-    encode_s = time.perf_counter() - start
-    start = time.perf_counter()
     decoded = codec.decompress(data)
-    decode_s = time.perf_counter() - start
-    scores = "{:>10.2f}{:>10.4f}".format(*distortion(pixels, decoded))
-    print(f"{name:<22}{len(data):>8}{bpp(len(data)):>9.4f}{scores}   (encode {encode_s:.1f} s, "
-          f"decode {decode_s:.1f} s, with compiling)")
-    jpeg_quality, jpeg_bytes, jpeg = jpeg_at_size(pixels, len(data))
-    scores = "{:>10.2f}{:>10.4f}".format(*distortion(pixels, jpeg))
-    print(f"{'JPEG q' + str(jpeg_quality):<22}{jpeg_bytes:>8}{bpp(jpeg_bytes):>9.4f}{scores}   "
-          "(Pillow, smallest quality with at least that size)")
-  stem = os.path.splitext(os.path.basename(image))[0]
-  image_io.atomic_write(os.path.join(out_dir, f"{stem}.lic"), data)
-  image_io.write_png(os.path.join(out_dir, f"{stem}_lic_jax.png"), decoded)
-  image_io.write_png(os.path.join(out_dir, f"{stem}_jpeg_q{jpeg_quality}.png"), jpeg)
-  image_io.write_png(os.path.join(out_dir, f"{stem}_side_by_side.png"),
-                     np.concatenate([pixels, decoded, jpeg], axis=1))
-  print(f"outputs in {os.path.abspath(out_dir)}, from {encoders[-1][0]} (original | "
-        f"lic_jax | JPEG: {stem}_side_by_side.png)")
+    seconds = time.perf_counter() - start
+    scores = distortion(pixels, decoded)
+    ours = f"lic_jax {label}" + (f" --refine {steps}" if steps else "")
+    lmbda = f", lambda {codec.lmbda:g}" if codec.lmbda is not None else ""
+    print(row(ours, len(data), scores) + f"   ({codec.arch}{lmbda}; encode + decode "
+          f"{seconds:.1f} s, compiling included)")
+    outputs[f"{stem}_{label}.lic"] = data
+    outputs[f"{stem}_{label}_lic_jax.png"] = decoded
+    panels.append([([ours, caption(len(data), scores)], decoded)])
+    for fmt in classic.FORMATS:
+      quality, other_data, other = classic.at_size(pixels, len(data), fmt)
+      other_scores = distortion(pixels, other)
+      print(row(f"  {fmt} q{quality}", len(other_data), other_scores))
+      outputs[f"{stem}_{label}_{fmt.lower()}_q{quality}.{SUFFIXES[fmt]}"] = other_data
+      panels[-1].append(([f"{fmt} q{quality}", caption(len(other_data), other_scores)], other))
+    panels[-1].insert(0, (["original", stem], pixels))
+  print("(JPEG and WebP: Pillow, the smallest file at least as large as lic_jax's)")
+  outputs[f"{stem}_side_by_side.png"] = labelled(panels)
+  # Everything was computed before anything is written: a failure leaves no outputs.
+  os.makedirs(out_dir, exist_ok=True)
+  for filename, content in outputs.items():
+    path = os.path.join(out_dir, filename)
+    if isinstance(content, bytes):
+      image_io.atomic_write(path, content)
+    else:
+      image_io.write_png(path, content)
+  print(f"outputs in {os.path.abspath(out_dir)}: per point the .lic stream, its "
+        f"reconstruction, the JPEG and WebP files; {stem}_side_by_side.png (rows: "
+        f"{', '.join(label for _, label in models)}; original | lic_jax | JPEG | WebP)\n"
+        f"demo done in {time.perf_counter() - started:.1f} s")

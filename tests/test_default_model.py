@@ -1,10 +1,12 @@
-"""The bundled default model (lic_jax/assets/default) and demo photo (holdout.png).
+"""The bundled default model's two operating points (lic_jax/assets/default-q1 and
+default-q2) and demo photo (holdout.png).
 
-Both always ship (the demo has no fallback): here they must exist.
-`lic_jax.load_model("default")` loads it (float16 weights come back as float32, with
-the stream hash of those weights); a crop of the held-out photo codes losslessly
-through the stream: the decoded image is forward's x_hat, rounded. A crop keeps the
-compiles small.
+All always ship (the demo has no fallback): here they must exist.
+`lic_jax.load_model("default-q1")` loads a point (float16 weights come back as
+float32, with the stream hash of those weights), "default" is default-q2; a crop of
+the held-out photo codes losslessly through the stream (the decoded image is
+forward's x_hat, rounded), at a lower rate and quality at q1 than at q2. A crop keeps
+the compiles small.
 """
 import os
 
@@ -12,47 +14,70 @@ import numpy as np
 import pytest
 
 import lic_jax
+from lic_jax import __main__ as cli
 from lic_jax import bitstream, checkpoint, image_io, metrics
 from lic_jax.codec import pad_image, to_uint8
 
 ASSETS = os.path.join(os.path.dirname(lic_jax.__file__), "assets")
-DEFAULT = os.path.join(ASSETS, "default")
+POINTS = ("default-q1", "default-q2")
 HOLDOUT = os.path.join(ASSETS, "holdout.png")
 
 
 def test_the_assets_ship():
-  assert os.path.isfile(os.path.join(DEFAULT, checkpoint.META_FILE)), (
-      f"{DEFAULT} is missing: tools/make_default_model.sh makes it")
+  for point in POINTS:
+    folder = os.path.join(ASSETS, point)
+    assert os.path.isfile(os.path.join(folder, checkpoint.META_FILE)), (
+        f"{folder} is missing: tools/make_default_model.sh makes it")
   assert os.path.isfile(HOLDOUT)
+  assert checkpoint.curve("default") == POINTS
+  assert checkpoint.resolve("default") == os.path.join(ASSETS, "default-q2")
 
 
-@pytest.fixture(scope="module")
-def codec():
-  return lic_jax.load_model("default")
-
-
-def test_default_resolves_to_the_bundled_model(codec):
-  meta = checkpoint.read_meta("default")
-  assert meta == checkpoint.read_meta(DEFAULT)
-  assert codec.model_hash == meta["model_hash"]
+@pytest.mark.parametrize("point", POINTS)
+def test_a_point_loads_as_float32_with_its_hash(point):
+  codec = lic_jax.load_model(point)
+  meta = checkpoint.read_meta(point)
+  assert meta == checkpoint.read_meta(os.path.join(ASSETS, point))
+  assert codec.model_hash == meta["model_hash"] and meta["weights_dtype"] == "float16"
   leaves = __import__("jax").tree_util.tree_leaves(codec.params)
   assert all(leaf.dtype == np.float32 for leaf in leaves)
   # The stored hash is that of the weights as loaded (float32 of the float16 values).
-  _, params, _ = checkpoint.load("default")
+  _, params, _ = checkpoint.load(point)
   assert checkpoint.model_hash(meta["arch"], meta["config"], params) == meta["model_hash"]
 
 
 @pytest.mark.coder
-def test_holdout_crop_round_trip(codec):
+def test_holdout_crop_round_trip_at_both_points():
   pixels, _ = image_io.read_image(HOLDOUT)
   crop = np.ascontiguousarray(pixels[100:196, 200:328])  # 96x128 -> pads to 128x128
   height, width = crop.shape[:2]
-  data = codec.compress(crop)
-  assert bitstream.info(data)["arch"] == codec.arch
-  decoded = codec.decompress(data)
-  out = codec.forward(pad_image(crop, codec.pad_multiple))
-  assert np.array_equal(decoded, to_uint8(out["x_hat"], height, width))
-  # A trained model: a photo crop codes at a sane rate and quality.
-  bpp = 8 * len(data) / (height * width)
-  assert bpp < 3, bpp
-  assert metrics.psnr(metrics.mse_uint8(crop, decoded), 255) > 18  # untrained: about 10 dB
+  scores = []
+  for point in POINTS:
+    codec = lic_jax.load_model(point)
+    data = codec.compress(crop)
+    assert bitstream.info(data)["arch"] == codec.arch
+    decoded = codec.decompress(data)
+    out = codec.forward(pad_image(crop, codec.pad_multiple))
+    assert np.array_equal(decoded, to_uint8(out["x_hat"], height, width))
+    scores.append((8 * len(data) / (height * width),
+                   metrics.psnr(metrics.mse_uint8(crop, decoded), 255)))
+  # Trained models: a photo crop codes at a sane rate and quality (untrained: about
+  # 10 dB), the low-rate point at fewer bits and a lower PSNR.
+  (low_bpp, low_psnr), (high_bpp, high_psnr) = scores
+  assert 0.05 < low_bpp < high_bpp < 3 and 18 < low_psnr < high_psnr, scores
+
+
+@pytest.mark.coder
+def test_decompress_with_default_picks_the_point_that_wrote_the_stream(tmp_path, capsys):
+  pixels, _ = image_io.read_image(HOLDOUT)
+  image_io.write_png(str(tmp_path / "crop.png"), np.ascontiguousarray(pixels[100:196, 200:328]))
+  assert cli.main(["compress", "--model", "default-q1", str(tmp_path / "crop.png"),
+                   str(tmp_path / "q1.lic")]) == 0
+  assert cli.main(["decompress", "--model", "default", str(tmp_path / "q1.lic"),
+                   str(tmp_path / "q1.png")]) == 0
+  data = (tmp_path / "q1.lic").read_bytes()
+  decoded, _ = image_io.read_image(str(tmp_path / "q1.png"))
+  assert np.array_equal(decoded, lic_jax.load_model("default-q1").decompress(data))
+  # Where a single model is meant, "default" is q2: it refuses q1's stream by its hash.
+  with pytest.raises(bitstream.BitstreamError, match="hash"):
+    lic_jax.load_model("default").decompress(data)

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import hashlib
 import http.server
+import io
 import json
 import os
 import socket
@@ -247,7 +248,7 @@ def test_non_image_files_are_named(capsys, tmp_path, photos):
 def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
   """--refine: each image's latents refined before coding, the round trip checked
   against forward from those latents (the bundled model records its lambda)."""
-  status, _, err = run_main(capsys, "--dataset", photos, "--model", "default", "--refine", 20,
+  status, _, err = run_main(capsys, "--dataset", photos, "--model", "default-q2", "--refine", 20,
                             "--json", tmp_path / "rd.json")
   assert status == 0, err
   with open(tmp_path / "rd.json") as f:
@@ -256,6 +257,47 @@ def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
   assert [row["roundtrip"] for row in model["images"]] == [True] * len(PHOTOS)
   assert all(abs(row["bpp-estimate"] - row["bpp"]) < 0.1 * row["bpp"] + 0.05
              for row in model["images"])
+
+
+@pytest.mark.coder
+def test_default_is_a_curve_of_both_points_beside_jpeg_and_webp(capsys, tmp_path, photos):
+  """--model default: both bundled operating points, one curve named "default";
+  --classic: JPEG and WebP per image at the smallest file of at least our size (the
+  reported quality re-encoded with Pillow gives those bytes and that PSNR; one
+  quality lower gives a smaller file than ours)."""
+  status, out, err = run_main(capsys, "--dataset", photos, "--model", "default", "--classic",
+                              "--json", tmp_path / "rd.json", "--plot", tmp_path / "rd.png")
+  assert status == 0, err
+  with open(tmp_path / "rd.json") as f:
+    models = json.load(f)["models"]
+  assert [(m["model"], m["name"]) for m in models] == [("default-q1", "default"),
+                                                       ("default-q2", "default")]
+  assert models[0]["averages"]["bpp"] < models[1]["averages"]["bpp"]
+  assert models[0]["averages"]["psnr-rgb"] < models[1]["averages"]["psnr-rgb"]
+  for model in models:
+    for row in model["images"]:
+      assert row["roundtrip"]
+      image, _ = image_io.read_image(os.path.join(photos, row["image"]))
+      for fmt, suffix in (("JPEG", "jpeg"), ("WEBP", "webp")):
+        quality = row[f"{suffix}-quality"]
+        assert row[f"{suffix}-bytes"] >= row["bytes"]
+        sizes = []
+        for q in (quality - 1, quality):
+          buffer = io.BytesIO()
+          Image.fromarray(image).save(buffer, format=fmt, quality=q)
+          sizes.append(buffer.getvalue())
+        assert len(sizes[1]) == row[f"{suffix}-bytes"]
+        # One quality lower: too small, or no smaller (sizes are not always monotone).
+        assert quality == 1 or not row["bytes"] <= len(sizes[0]) < len(sizes[1])
+        decoded = np.asarray(Image.open(io.BytesIO(sizes[1])).convert("RGB"))
+        assert row[f"{suffix}-psnr-rgb"] == pytest.approx(
+            metrics.psnr(metrics.mse_uint8(image, decoded), 255.0), abs=1e-9)
+    assert model["averages"]["webp-bpp"] == pytest.approx(
+        np.mean([row["webp-bpp"] for row in model["images"]]))
+  assert out.count("at the smallest size >= lic_jax's per image") == 2
+  assert os.path.getsize(tmp_path / "rd.png") > 0
+  with pytest.raises(SystemExit):
+    eval_cli.parse_args(["--dataset", photos, "--model", "default", "--classic", "--estimate"])
 
 
 def test_refine_needs_a_lambda_and_coded_mode(capsys, model_dirs, photos):

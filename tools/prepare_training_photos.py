@@ -14,6 +14,10 @@ Sources, both for non-commercial research use only:
 Both are cloned (shallow) when GitHub is reachable; offline the script says so and
 stops. --bsds and --imagenet take local clones instead.
 
+--heldout DIR also writes BSDS500's 100 `val` photos there, as PNGs at their own size
+(481x321, checked like the others but not downscaled): the held-out set on which the
+default model is judged (lic_jax/assets/TRAINING_LOG.md); never train on it.
+
 Kept: RGB photos (not grayscale: channels that differ by less than 2 levels on
 average), encoded at JPEG quality ~75 or better (judged by the luminance quantization
 table), whose short side is at least --scale x --min-side. Each is downscaled by
@@ -74,12 +78,29 @@ def verdict(path, scale, min_side):
   return small, f"downscaled {width}x{height} -> {small.width}x{small.height}"
 
 
+def write_heldout(folder, out):
+  """BSDS500's val photos as PNGs at their own size (RGB ones only)."""
+  os.makedirs(out, exist_ok=True)
+  written = 0
+  for name in sorted(os.listdir(folder)):
+    if not name.lower().endswith(".jpg"):
+      continue
+    with Image.open(os.path.join(folder, name)) as image:
+      if image.mode != "RGB":
+        continue
+      image.save(os.path.join(out, f"bsds_val_{os.path.splitext(name)[0]}.png"))
+      written += 1
+  print(f"{written} held-out photos (BSDS500 val, not downscaled) written to {out}")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--out", required=True, help="folder for the PNGs (created)")
   parser.add_argument("--bsds", default=BSDS_URL, help="BSDS500 repository (URL or path)")
   parser.add_argument("--imagenet", default=IMAGENET_URL,
                       help="ImageNet samples repository (URL or path)")
+  parser.add_argument("--heldout", metavar="DIR",
+                      help="also write BSDS500's val photos (not for training) to DIR")
   parser.add_argument("--scale", type=int, default=2, help="downscaling factor (>= 2)")
   parser.add_argument("--min-side", type=int, default=128,
                       help="the short side a photo must keep after downscaling")
@@ -89,7 +110,11 @@ def main(argv=None):
   rows, kept = [], 0
   with tempfile.TemporaryDirectory() as scratch:
     splits = {split: f"BSR/BSDS500/data/images/{split}" for split in ("train", "test")}
-    bsds = clone(args.bsds, os.path.join(scratch, "bsds"), *splits.values())
+    val = "BSR/BSDS500/data/images/val"
+    bsds = clone(args.bsds, os.path.join(scratch, "bsds"), *splits.values(),
+                 *([val] if args.heldout else []))
+    if args.heldout:
+      write_heldout(os.path.join(bsds, val), args.heldout)
     imagenet = clone(args.imagenet, os.path.join(scratch, "imagenet"), ".")
     sources = []
     for split, subfolder in splits.items():

@@ -13,7 +13,7 @@ import math
 
 from lic_jax import metrics
 from lic_jax.evaluation import anchors as anchor_data
-from lic_jax.evaluation import bdrate
+from lic_jax.evaluation import bdrate, classic
 
 RESULT_KEYS = ("psnr-rgb", "ms-ssim-rgb", "ms-ssim-db", "bpp", "bpp-strings", "bpp-estimate",
                "encoding_time", "decoding_time")
@@ -154,6 +154,31 @@ def table(model):
   return "\n".join(text)
 
 
+def classic_lines(averages):
+  """The classic codecs' averages beside the model's (eval.py --classic), as text."""
+  if "jpeg-bpp" not in averages:
+    return []
+  scores = lambda prefix: (f"bpp {averages[prefix + 'bpp']:.4f}  PSNR "
+                           f"{averages[prefix + 'psnr-rgb']:.3f}  MS-SSIM "
+                           f"{averages[prefix + 'ms-ssim-rgb']:.5f}")
+  return ["at the smallest size >= lic_jax's per image (Pillow), averages:",
+          f"  {'lic_jax':<8}{scores('')}",
+          *(f"  {fmt:<8}{scores(fmt.lower() + '-')}" for fmt in classic.FORMATS)]
+
+
+def classic_curves(curve_list):
+  """Per curve evaluated with --classic, its JPEG and WebP curves at the same sizes:
+  [{"name", "bpp", "psnr-rgb", "ms-ssim-rgb"}]."""
+  out = []
+  for curve in curve_list:
+    points = [m["averages"] for m in curve["models"]]
+    if all("jpeg-bpp" in p for p in points):
+      out += [{"name": f"{fmt} (at {curve['name']}'s sizes)",
+               **{k: [p[f"{fmt.lower()}-{k}"] for p in points]
+                  for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}} for fmt in classic.FORMATS]
+  return out
+
+
 def summary(document):
   """The whole report: per model its table and compile time, then BD-rates."""
   out = []
@@ -167,6 +192,7 @@ def summary(document):
       for note in row["notes"]:
         if "MS-SSIM" not in note:
           out.append(f"note: {row['image']}: {note}")
+    out.extend(classic_lines(avg))
     out.append(f"compile (warm-up, excluded from the times above): "
                f"{model['compile_time']:.1f} s")
     if avg.get("roundtrip") is False:

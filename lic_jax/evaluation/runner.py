@@ -12,6 +12,9 @@ Coded mode (the default) runs the real pipeline per image: `compress` -> bytes -
                 integer MSE, `metrics.mse_uint8`)
   ms-ssim-rgb   pytorch_msssim's MS-SSIM on the 8-bit images (data range 255),
                 and ms-ssim-db = -10 log10(1 - MS-SSIM)
+  jpeg-*, webp-*   with compare_classic: quality, bytes, bpp, psnr-rgb and
+                ms-ssim-rgb of JPEG and WebP (Pillow) at the smallest file of at
+                least the stream's size (`classic.at_size`)
   encoding_time, decoding_time   wall seconds of compress and decompress
   roundtrip     decoded image == forward's x_hat on the padded image, cropped,
                 clipped and rounded: encoder and decoder agreed on every symbol
@@ -40,10 +43,13 @@ import numpy as np
 
 from lic_jax import bitstream, checkpoint, image_io, metrics
 from lic_jax.codec import pad_image, to_uint8
+from lic_jax.evaluation import classic
 
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
 AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
-            "bpp-strings", "bpp-estimate", "forward_time", "bytes")
+            "bpp-strings", "bpp-estimate", "forward_time", "bytes",
+            *(f"{fmt.lower()}-{key}" for fmt in classic.FORMATS
+              for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")))
 
 _cached = {}  # the last loaded codec: {(real path, model hash): Codec}
 
@@ -89,13 +95,26 @@ def _forward(codec, image, latents=None):
   return to_uint8(out["x_hat"], h, w), likelihood_bits(out)
 
 
-def _distortion(image, reconstruction):
+def distortion(image, reconstruction):
   """psnr-rgb, ms-ssim-rgb and ms-ssim-db of an 8-bit reconstruction."""
   msssim = float(metrics.ms_ssim(image[None].astype(np.float32),
                                  reconstruction[None].astype(np.float32), 255.0)[0])
   return {"psnr-rgb": metrics.psnr(metrics.mse_uint8(image, reconstruction), 255.0),
           "ms-ssim-rgb": msssim,
           "ms-ssim-db": metrics.ms_ssim_db(msssim)}
+
+
+def _classic_fields(image, target_bytes):
+  """JPEG's and WebP's quality, bpp, PSNR and MS-SSIM at the smallest file of at least
+  target_bytes, as `<format>-<key>` row fields."""
+  fields = {}
+  for fmt in classic.FORMATS:
+    quality, data, decoded = classic.at_size(image, target_bytes, fmt)
+    scores = {"quality": quality, "bytes": len(data), "bpp": 8 * len(data) / image[..., 0].size,
+              **distortion(image, decoded)}
+    fields.update({f"{fmt.lower()}-{key}": value for key, value in scores.items()
+                   if key != "ms-ssim-db"})
+  return fields
 
 
 def _code_image(codec, image, check, refine_steps=0, lmbda=None):
@@ -136,10 +155,13 @@ def _estimate_image(codec, image):
 
 
 def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
-             progress=True, name=None, model=None, refine_steps=0, lmbda=None):
+             progress=True, name=None, model=None, refine_steps=0, lmbda=None,
+             compare_classic=False):
   """Evaluates `codec` on the images at `paths` (names relative to `root`).
 
   refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
+  compare_classic: each row also gets JPEG's and WebP's numbers at the smallest file of
+  at least the stream's size (`jpeg-bpp`, `webp-psnr-rgb`, ...; coded mode).
 
   save_dir, if given, receives `<name>.lic` (coded mode) and `<name>.png` for each
   image, written atomically. Returns a dict: model identity, `coder` (the entropy
@@ -147,8 +169,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   `averages` (the RD point).
   """
   from tqdm import tqdm
-  if estimate and refine_steps:
-    raise ValueError("latent refinement is an encoder option: it needs coded mode")
+  if estimate and (refine_steps or compare_classic):
+    raise ValueError("latent refinement and the classic codecs need coded mode")
   run = (lambda image: _estimate_image(codec, image)) if estimate else (
       lambda image: _code_image(codec, image, check, refine_steps, lmbda))
   seen_shapes, compile_s, rows = set(), 0.0, []
@@ -173,7 +195,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
       notes.append(f"MS-SSIM of a {w}x{h} image uses pytorch_msssim's small-image fallback "
                    f"(standard MS-SSIM needs both sides >= {metrics.MIN_STANDARD_SIDE})")
     rel = os.path.relpath(path, root)
-    row = {"image": rel, "height": h, "width": w, **fields, **_distortion(image, reconstruction),
+    row = {"image": rel, "height": h, "width": w, **fields, **distortion(image, reconstruction),
+           **(_classic_fields(image, len(data)) if compare_classic else {}),
            "warmup": warmup, "notes": notes}
     rows.append(row)
     if save_dir:
