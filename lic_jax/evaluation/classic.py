@@ -29,7 +29,7 @@ def decode(data):
 
 def at_size(image, target_bytes, fmt):
   """(quality, file bytes, decoded uint8 image) of the smallest `fmt` file of `image` with at
-  least target_bytes (ties: the lower quality); the largest one if none is that big.
+  least target_bytes (ties: the lower quality); the highest quality's if none is that big.
 
   Sizes grow with quality almost everywhere, so a bisection finds the first quality
   that reaches the target; its neighbours are checked too, where the growth is not
@@ -45,7 +45,7 @@ def at_size(image, target_bytes, fmt):
 
   low, high = QUALITIES[0], QUALITIES[-1]
   if size(high) < target_bytes:
-    quality = max(sizes, key=lambda q: (len(sizes[q]), -q))
+    quality = high
   else:
     while low < high:
       middle = (low + high) // 2
