@@ -24,21 +24,21 @@ def main(argv=None):
                       help="replace --out if it exists")
   args = parser.parse_args(argv)
 
-  from lic_jax import checkpoint, convert
+  from lic_jax import conversion, model_dir
   from lic_jax.models import registry
   out = args.out or os.path.join(
       os.path.dirname(os.path.abspath(args.checkpoint)),
       os.path.basename(args.checkpoint).split(".pth")[0] + "_lic_jax")
   try:
-    state_dict = convert.load_torch_state_dict(args.checkpoint)
-    arch, config, params, tables = convert.convert_state_dict(state_dict, args.arch)
+    state_dict = conversion.load_torch_state_dict(args.checkpoint)
+    arch, config, params, tables = conversion.convert_state_dict(state_dict, args.arch)
     extra = {"source": os.path.basename(args.checkpoint)}
     qualities = registry.get(arch).zoo_qualities(config)
     if qualities:  # the zoo's configs repeat across qualities: the shapes tell a range
       extra["zoo"] = {"name": arch, "qualities": qualities}
-    meta = checkpoint.save(out, arch, config, params, tables, overwrite=args.overwrite,
+    meta = model_dir.save(out, arch, config, params, tables, overwrite=args.overwrite,
                            extra=extra)
-  except (convert.ConversionError, checkpoint.ModelDirError) as e:
+  except (conversion.ConversionError, model_dir.ModelDirError) as e:
     print(f"convert.py: error: {e}", file=sys.stderr)
     return 1
   print(f"arch:       {arch}")

@@ -26,7 +26,8 @@ arguments, 3 if a decoded image differed from forward's reconstruction.
 
 
 def parse_args(argv):
-  from lic_jax.evaluation import anchors  # data files only: no JAX yet
+  from lic_jax import coder  # no JAX yet
+  from lic_jax.evaluation import anchors  # data files only
   parser = argparse.ArgumentParser(
       prog="eval.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,6 +59,10 @@ def parse_args(argv):
   parser.add_argument("--classic", action="store_true",
                       help="also code each image with JPEG and WebP (Pillow) at the smallest "
                       "size at or above each model's, and report them beside it")
+  parser.add_argument("--coder", choices=list(coder.IMPLEMENTATIONS),
+                      help="entropy coder implementation; all write the same streams "
+                      f"(installed here: {', '.join(coder.available()) or 'none'}; "
+                      "default: the first)")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
   parser.add_argument("--anchor", choices=anchors.NAMES, default="mlicpp",
@@ -122,18 +127,24 @@ def _environment():
 
 def run(args):
   """Evaluates every model; prints the report; returns the exit status."""
-  from lic_jax import checkpoint
+  from lic_jax import model_dir
+  from lic_jax.extras import missing, require
   from lic_jax.evaluation import anchors, plots, report, runner
+  if args.plot:
+    require("plot", "--plot")
+  if not args.no_progress and (note := missing("progress", "progress bars")):
+    print(f"eval.py: note: {note}; going on without them", file=sys.stderr)
+    args.no_progress = True
   root, paths, dataset = _images(args)
   # (model, curve name): a bundled family ("default") stands for all its points.
   family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
-  entries = [(point, args.name or (family_name(model) if len(checkpoint.curve(model)) > 1
+  entries = [(point, args.name or (family_name(model) if len(model_dir.curve(model)) > 1
                                    else None))
-             for model in args.model for point in checkpoint.curve(model)]
+             for model in args.model for point in model_dir.curve(model)]
   for model, _ in entries:  # fail on a bad model dir before any time is spent
-    meta = checkpoint.read_meta(model)
+    meta = model_dir.read_meta(model)
     if args.refine and args.lmbda is None and meta.get("lambda") is None:
-      raise checkpoint.ModelDirError(
+      raise model_dir.ModelDirError(
           f"{model} does not record the lambda it was trained for (converted checkpoints "
           "do not), and --refine needs one: pass --lambda")
   names = [model for model, _ in entries]
@@ -141,7 +152,7 @@ def run(args):
   print(f"dataset: {dataset['path']} ({len(paths)} images)", file=sys.stderr)
   models = []
   for (model, name), save_dir in zip(entries, save_dirs):
-    codec = runner.load_codec(model)
+    codec = runner.load_codec(model, args.coder)
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
         save_dir=save_dir, progress=not args.no_progress, name=name, model=model,
@@ -177,14 +188,14 @@ def run(args):
 def main(argv=None):
   args = parse_args(argv)
   import lic_jax
-  from lic_jax import bitstream, checkpoint, coder, image_io
+  from lic_jax import bitstream, coder, extras, image_io, model_dir
   from lic_jax.evaluation import datasets
-  lic_jax.reproducible_gpu()
   lic_jax.enable_compilation_cache()  # later runs load the compiled stages from disk
   try:
     return run(args)
-  except (datasets.DatasetError, checkpoint.ModelDirError, image_io.ImageError,
-          bitstream.BitstreamError, coder.CoderUnavailableError) as e:
+  except (datasets.DatasetError, model_dir.ModelDirError, image_io.ImageError,
+          bitstream.BitstreamError, coder.CoderUnavailableError,
+          extras.MissingExtraError) as e:
     print(f"eval.py: error: {e}", file=sys.stderr)
   except OSError as e:
     print(f"eval.py: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)

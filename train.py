@@ -141,6 +141,10 @@ def main(argv=None):
   p = parser()
   args = p.parse_args(argv)
   _check_size(p, args)
+  from lic_jax.extras import missing
+  if note := missing("train", "train.py"):  # before the training modules import them
+    print(f"train.py: error: {note}", file=sys.stderr)
+    return 2
   # The training modules only now: jax.distributed must start before any JAX backend
   # (the registry's model files, imported above, start none).
   from lic_jax.training import sharding
@@ -157,7 +161,7 @@ def _train(args, distributed):
   """Trains per the parsed `args`; returns the exit status."""
   from lic_jax.training import TrainConfig, TrainingError, train_and_evaluate
   from lic_jax.training.input_pipeline import DataError
-  from lic_jax.checkpoint import ModelDirError
+  from lic_jax.model_dir import ModelDirError
   from lic_jax.image_io import ImageError
   fields = {k: v for k, v in vars(args).items() if k not in ("workdir", "model_config")}
   config = TrainConfig(model_overrides=args.model_config, **fields)

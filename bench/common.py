@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: a full-size model with random weights, timing."""
+"""Shared by the benchmark scripts: a full-size model with random weights, the
+PyTorch fixtures (../shared/reference, or $LIC_JAX_REFERENCE), timing."""
 import dataclasses
 import os
 import resource
@@ -6,7 +7,10 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+REFERENCE_DIR = os.environ.get("LIC_JAX_REFERENCE",
+                               os.path.join(REPO, os.pardir, "shared", "reference"))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -14,14 +18,15 @@ import numpy as np  # noqa: E402
 from lic_jax.codec import Codec  # noqa: E402
 from lic_jax.entropy.factorized import EntropyBottleneck  # noqa: E402
 from lic_jax.models import registry  # noqa: E402
-from lic_jax.training import checkpointing, trainer  # noqa: E402
+from lic_jax.latent import tables as latent_tables  # noqa: E402
+from lic_jax.training import trainer  # noqa: E402
 
 
 def random_params(model, seed=0):
   """Host params with the init's tree and shapes, N(0, 1/fan_in) entries, drawn with
   numpy: compiling the init of a full-size model takes minutes on CPU, and running it
-  op by op leaves a gigabyte of small executables behind. The entropy bottleneck gets
-  its own init, as its quantiles set the z tables.
+  op by op leaves a gigabyte of small executables behind. The entropy bottlenecks get
+  their own init, as their quantiles set the z tables.
   """
   shapes = trainer.param_shapes(model)
   rng = np.random.default_rng(seed)
@@ -30,10 +35,9 @@ def random_params(model, seed=0):
     fan_in = max(1, int(np.prod(leaf.shape[:-1])))
     return rng.normal(0, fan_in ** -0.5, leaf.shape).astype(leaf.dtype)
   params = jax.tree_util.tree_map(draw, shapes)
-  if "entropy_bottleneck" in params:
-    bottleneck = EntropyBottleneck(shapes["entropy_bottleneck"]["quantiles"].shape[0])
-    params["entropy_bottleneck"] = jax.device_get(
-        bottleneck.init(jax.random.PRNGKey(seed))["params"])
+  for name in model.latent_codec.factorized_modules():
+    bottleneck = EntropyBottleneck(shapes[name]["quantiles"].shape[0])
+    params[name] = jax.device_get(bottleneck.init(jax.random.PRNGKey(seed))["params"])
   return params
 
 
@@ -47,17 +51,40 @@ def random_codec(arch, preset="full", seed=0):
   spec = registry.get(arch)
   model = spec.build(spec.make_config(preset))
   params = random_params(model, seed)
-  tables = checkpointing.model_tables(model, params)
+  tables = latent_tables.model_tables(model, params)
   return Codec(arch, model.config, params, tables, "0" * 16)
 
 
 def converted_codec(path):
   """A Codec of a PyTorch checkpoint (e.g. the calibrated weights that
   bench/compressai_codec.py --save-weights wrote), converted as convert.py does."""
-  from lic_jax import checkpoint, convert
-  arch, config, params, tables = convert.convert_state_dict(convert.load_torch_state_dict(path))
+  from lic_jax import conversion, model_dir
+  state_dict = conversion.load_torch_state_dict(path)
+  arch, config, params, tables = conversion.convert_state_dict(state_dict)
   return Codec(arch, config, params, tables,
-               checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+               model_dir.model_hash(arch, dataclasses.asdict(config), params))
+
+
+def reference_file(name):
+  """The path of a file of the PyTorch fixtures; FileNotFoundError saying where."""
+  path = os.path.join(REFERENCE_DIR, name)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} is missing: put the PyTorch fixtures in "
+                            "../shared/reference or point LIC_JAX_REFERENCE at them")
+  return path
+
+
+def converted_fixture(name):
+  """(arch, config, params, tables) of fixture `name` (e.g. "elic_small")."""
+  from lic_jax import conversion
+  state_dict = conversion.load_torch_state_dict(reference_file(f"{name}.pth.tar"))
+  return conversion.convert_state_dict(state_dict)
+
+
+def reference_outputs(name):
+  """The recorded tensors of fixture `name` (NCHW numpy arrays)."""
+  with np.load(reference_file(f"{name}_outputs.npz")) as npz:
+    return dict(npz)
 
 
 def photo(path, height=512, width=768):

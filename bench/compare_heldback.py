@@ -20,18 +20,16 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests"))  # the escape-payload arithmetic
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lic_jax import checkpoint, convert, latent  # noqa: E402
+from lic_jax import conversion, latent, model_dir  # noqa: E402
 from lic_jax.codec import Codec, to_uint8  # noqa: E402
 from lic_jax.coder import range_coder  # noqa: E402
 from lic_jax.entropy import factorized  # noqa: E402
 from lic_jax.entropy import raster  # noqa: E402
-from test_balle import escape_payload_bytes  # noqa: E402
-from test_minnen import WaveRecorder, raster_grid  # noqa: E402
+from lic_jax.testing import WaveRecorder, escape_payload_bytes, raster_grid  # noqa: E402
 
 
 def nhwc(array):
@@ -114,10 +112,10 @@ def compare(directory, name):
   """The comparison of one case, as a dict."""
   meta = json.load(open(os.path.join(directory, f"{name}_outputs.json")))
   ref = dict(np.load(os.path.join(directory, f"{name}_outputs.npz")))
-  sd = convert.load_torch_state_dict(os.path.join(directory, f"{name}.pth.tar"))
-  arch, config, params, tables = convert.convert_state_dict(sd)
+  sd = conversion.load_torch_state_dict(os.path.join(directory, f"{name}.pth.tar"))
+  arch, config, params, tables = conversion.convert_state_dict(sd)
   codec = Codec(arch, config, params, tables,
-                checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+                model_dir.model_hash(arch, dataclasses.asdict(config), params))
   image = np.asarray(Image.open(os.path.join(directory, f"{name}_input.png")).convert("RGB"))
   x = nhwc(ref["x"])
   assert np.array_equal(image.astype(np.float32) / 255, x[0]), "PNG and x disagree"

@@ -24,6 +24,9 @@ zoo's published key style, the masked conv's weight masked), `<name>_input.png`,
 `<name>_outputs.npz` (NCHW, the fixtures' array names, symbols and indexes included; for
 the autoregressive models flat, in the order compress coded them) and
 `<name>_outputs.json`.
+
+Over 250 lines: one self-contained script that runs PyTorch (CompressAI's classes
+reimplemented nowhere else) to make the held-back cases.
 """
 import argparse
 import json

@@ -23,7 +23,6 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests"))
 
 # name -> reference fixture (or "default")
 MODELS = {
@@ -51,15 +50,15 @@ CROPS = [(0, 0, 400, 600), (37, 91, 256, 384), (120, 200, 190, 260), (11, 303, 1
 
 def load(fixture):
   import lic_jax
-  from conftest import converted
-  from lic_jax import checkpoint
+  from common import converted_fixture
+  from lic_jax import model_dir
   from lic_jax.codec import Codec
   if fixture == "default":
     return lic_jax.load_model("default")
-  arch, config, params, tables = converted(fixture)
+  arch, config, params, tables = converted_fixture(fixture)
   import dataclasses
   return Codec(arch, config, params, tables,
-               checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+               model_dir.model_hash(arch, dataclasses.asdict(config), params))
 
 
 def images(count):

@@ -2,10 +2,13 @@
 TPU) machine, written for an image with JAX, flax and numpy but no TensorFlow, torch or
 network. Never part of CI.
 
-    # here, on the CPU machine (torch, ../shared/reference): CPU references, 1-2 min
+    # here, on the CPU machine (torch, ../shared/reference): CPU references, 1-2 min,
+    # and a wheelhouse of what the device image may lack (--wheels NAME==VERSION ...)
     .venv/bin/python bench/device_check.py prepare bench/device_check_data
     # on the device machine (the data folder carried along), at most ~8 min
     python bench/device_check.py run bench/device_check_data --out $OUT
+    # back here: decode on this CPU the streams the device wrote
+    .venv/bin/python bench/device_check.py decode-here bench/device_check_data --out OUT_DIR
     # the same end to end on this CPU
     JAX_PLATFORMS=cpu .venv/bin/python bench/device_check.py run bench/device_check_data --out /tmp/dc
 
@@ -26,9 +29,16 @@ the PyTorch reference outputs of the zoo fixtures.
   stages    compress and decompress model-stage times (analysis, the entropy
             parameters of every coding step, synthesis) of full-size MLIC++, ELIC and
             mbt2018-mean q8 at 768x512, random weights; compile apart, median of 3
+  codec     the whole compress and decompress of the same models and image, coded
+            with the default coder (numba, on the device machine's CPU): first call
+            and median of 3, and the streams, written to --out/streams for
+            `decode-here` (the random weights are drawn again from their seed)
   train     the training step of the same models at 256x256, batch 8 and 32
 On a CPU, `stages` and `train` use the `small` presets and batch 2 (marked in the
 JSON), so that the whole run stays within the 8 minutes a device check may take.
+
+Over 250 lines: one self-contained script per device run (prepare here, run there,
+decode here), since a device run carries only what it is given.
 """
 import argparse
 import dataclasses
@@ -56,6 +66,10 @@ TIMED = {"mlicpp": "full", "elic": "full", "mbt2018-mean": "q8"}
 # these, only against the CPU. The default model is float16 already.
 HALF = ("mlicpp", "elic", "default")
 CROPS = [(0, 0, 256, 384), (100, 150, 192, 256), (37, 91, 128, 192)]
+# What the device image may lack, as wheels for its Python (3.12, x86-64), installed
+# offline there: `run` codes with numba and trains with grain. The 'cuda' image
+# has numba, flax, optax, orbax and Pillow already (see the device tool's KINDS.md).
+WHEELS = ("grain==0.2.18", "array-record==0.8.6", "portpicker==1.6.0")
 
 
 class RecordingCoder:
@@ -100,9 +114,8 @@ def codec_from(folder):
 
 def prepare(data):
   import lic_jax
-  sys.path.insert(0, os.path.join(REPO, "tests"))
-  from conftest import converted, reference_outputs
-  from lic_jax import checkpoint, image_io
+  from common import converted_fixture, reference_outputs
+  from lic_jax import image_io, model_dir
   from lic_jax.codec import Codec
   photo, _ = image_io.read_image(os.path.join(REPO, "lic_jax", "assets", "holdout.png"))
   # Crops of the held-out photo, zero-padded to one array (each is cut out again).
@@ -118,13 +131,13 @@ def prepare(data):
       arch, config, params, tables = (loaded.arch, loaded.config, jax.device_get(loaded.params),
                                       loaded.tables)
     else:
-      arch, config, params, tables = converted(fixture)
+      arch, config, params, tables = converted_fixture(fixture)
     dtype = np.float16 if name in HALF else np.float32
     params = jax.tree_util.tree_map(lambda p: np.asarray(p).astype(dtype), params)
     np.savez_compressed(os.path.join(folder, "params.npz"), **flatten_dict(params, sep="/"))
     params = jax.tree_util.tree_map(lambda p: p.astype(np.float32), params)
     codec = Codec(arch, config, params, tables,
-                  checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+                  model_dir.model_hash(arch, dataclasses.asdict(config), params))
     np.savez(os.path.join(folder, "tables.npz"), **codec.tables)
     with open(os.path.join(folder, "model.json"), "w") as f:
       json.dump({"arch": codec.arch, "config": dataclasses.asdict(codec.config),
@@ -159,17 +172,76 @@ def timed(fn, runs=3):
   return {"first_s": round(first, 4), "median_s": round(statistics.median(times), 4)}
 
 
-def stage_times(arch, preset, height, width):
-  from lic_jax import latent
+def random_codec(arch, preset):
+  """A Codec of `arch` at `preset` with random weights drawn from seed 0 (the same on
+  every machine: numpy's generator), its tables computed from them."""
   from lic_jax.codec import Codec
+  from lic_jax.latent import tables as latent_tables
   from lic_jax.models import registry
-  from lic_jax.training import checkpointing
-  sys.path.insert(0, os.path.join(REPO, "bench"))
   from common import random_params
   spec = registry.get(arch)
   model = spec.build(spec.make_config(preset))
   params = random_params(model)
-  codec = Codec(arch, model.config, params, checkpointing.model_tables(model, params), "0" * 16)
+  return Codec(arch, model.config, params, latent_tables.model_tables(model, params), "0" * 16)
+
+
+def codec_times(arch, preset, height, width, streams):
+  """Whole compress and decompress (model stages and coding), and the stream, written
+  to `streams`/<arch>_<preset>.lic."""
+  from common import test_image
+  codec, image = random_codec(arch, preset), test_image(height, width)
+  data = codec.compress(image)
+  os.makedirs(streams, exist_ok=True)
+  with open(os.path.join(streams, f"{arch}_{preset}.lic"), "wb") as f:
+    f.write(data)
+  return {"coder": codec.coder.name, "bytes": len(data),
+          "compress": timed(lambda: codec.compress(image)),
+          "decompress": timed(lambda: codec.decompress(data))}
+
+
+def decode_here(out):
+  """Decodes on this machine the streams `run` wrote under `out`/streams: identical
+  to this machine's own decode of its own encoding, refused, or wrong."""
+  from common import test_image
+  from lic_jax import bitstream
+  report = {}
+  folder = os.path.join(out, "streams")
+  for name in sorted(os.listdir(folder)):
+    arch, preset = name[:-len(".lic")].rsplit("_", 1)
+    codec = random_codec(arch, preset)
+    with open(os.path.join(folder, name), "rb") as f:
+      data = f.read()
+    info = bitstream.info(data)
+    image = test_image(info["height"], info["width"])
+    own = codec.decompress(codec.compress(image))
+    try:
+      outcome = "identical" if np.array_equal(codec.decompress(data), own) else "wrong"
+    except bitstream.DecoderMismatchError:
+      outcome = "refused"
+    report[name] = outcome
+    print(name, outcome, flush=True)
+  with open(os.path.join(out, "decode_here.json"), "w") as f:
+    json.dump(report, f, indent=1)
+
+
+def wheelhouse(data, wheels):
+  """Downloads `wheels` (NAME==VERSION) for the device's Python into data/wheels."""
+  import subprocess
+  folder = os.path.join(data, "wheels")
+  os.makedirs(folder, exist_ok=True)
+  platforms = [f"--platform=manylinux_2_{n}_x86_64" for n in (17, 27, 28)]
+  subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                  "--only-binary=:all:", "--python-version=3.12", "--implementation=cp",
+                  *platforms, "--platform=manylinux2014_x86_64", "-d", folder, *wheels],
+                 check=True)
+  size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+  print(f"wheelhouse: {len(os.listdir(folder))} wheels, {size / 2 ** 20:.1f} MiB "
+        "(install there: pip install --no-index --no-deps --target /tmp/site DATA/wheels/*)")
+
+
+def stage_times(arch, preset, height, width):
+  from lic_jax import latent
+  codec = random_codec(arch, preset)
   x = jax.numpy.asarray(np.random.default_rng(0).uniform(0, 1, (1, height, width, 3)),
                         jax.numpy.float32)
   latents = codec.stages.analysis(x)
@@ -189,7 +261,6 @@ def train_times(arch, preset, batch, patch):
   from lic_jax.models import registry
   from lic_jax.training import TrainConfig, sharding
   from lic_jax.training import trainer as trainer_lib
-  sys.path.insert(0, os.path.join(REPO, "bench"))
   from common import random_params
   spec = registry.get(arch)
   config = TrainConfig(data="", steps=10 ** 6, arch=arch, size=preset, batch_size=batch,
@@ -218,7 +289,7 @@ def run(data, out):
   report = {"jax": jax.__version__, "backend": backend,
             "device": str(jax.devices()[0].device_kind), "python": platform.python_version(),
             "machine": platform.machine(), "parity": {}, "symbols": {}, "stages": {},
-            "train": {}, "scaled_down_for_cpu": on_cpu}
+            "codec": {}, "train": {}, "scaled_down_for_cpu": on_cpu}
   images = np.load(os.path.join(data, "images.npy"))
   for name in [*FIXTURES, "default"]:
     folder = os.path.join(data, name)
@@ -249,6 +320,10 @@ def run(data, out):
     report["stages"][f"{arch} {preset} {width}x{height}"] = stage_times(arch, preset, height,
                                                                        width)
     print(arch, report["stages"][f"{arch} {preset} {width}x{height}"], flush=True)
+    key = f"{arch} {preset} {width}x{height}"
+    report["codec"][key] = codec_times(arch, preset, height, width,
+                                       os.path.join(out, "streams"))
+    print(key, report["codec"][key], flush=True)
   for arch, preset in TIMED.items():
     preset = "small" if on_cpu else preset
     for batch in ((2,) if on_cpu else (8, 32)):
@@ -265,15 +340,20 @@ def run(data, out):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("command", choices=("prepare", "run"))
+  parser.add_argument("command", choices=("prepare", "run", "decode-here"))
   parser.add_argument("data", help="the folder `prepare` writes and `run` reads")
   parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/device_check"))
+  parser.add_argument("--wheels", nargs="*", default=WHEELS,
+                      help=f"wheels for the device's Python (default: {' '.join(WHEELS)})")
   args = parser.parse_args(argv)
   if args.command == "prepare":
     os.makedirs(args.data, exist_ok=True)
     prepare(args.data)
-  else:
+    wheelhouse(args.data, args.wheels)
+  elif args.command == "run":
     run(args.data, args.out)
+  else:
+    decode_here(args.out)
 
 
 if __name__ == "__main__":

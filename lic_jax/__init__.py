@@ -11,40 +11,13 @@
 __version__ = "0.1.0"
 
 
-# A decoder must recompute the encoder's entropy parameters to the bit. On a GPU,
-# XLA's autotuner picks convolution algorithms by timing them, so two processes (an
-# encoder and a decoder) may pick different ones with different rounding, and some
-# reductions and scatters are nondeterministic. These flags fix both; CPUs ignore them.
-GPU_DETERMINISM_FLAGS = "--xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0"
-
-
-def reproducible_gpu():
-  """Sets XLA_FLAGS to GPU_DETERMINISM_FLAGS unless the user has set XLA_FLAGS (their
-  choice stands). XLA reads it when JAX starts its backends, so `load_model` and the
-  command lines call this first; later it warns if a GPU runs without them."""
-  import os
-  if "XLA_FLAGS" in os.environ:
-    return
-  from jax._src import xla_bridge
-  if not xla_bridge.backends_are_initialized():
-    os.environ["XLA_FLAGS"] = GPU_DETERMINISM_FLAGS
-    return
-  import jax
-  if jax.default_backend() == "gpu":
-    import warnings
-    warnings.warn("JAX started its GPU backend before lic_jax could ask for deterministic "
-                  f"XLA flags; streams may not decode in another process. Set "
-                  f"XLA_FLAGS='{GPU_DETERMINISM_FLAGS}' or call lic_jax.reproducible_gpu() "
-                  "before any JAX computation.", stacklevel=3)
-
-
-def load_model(path):
+def load_model(path, coder=None):
   """The `Codec` stored in a model directory (from convert.py or train.py); "default"
   is the small model bundled in lic_jax/assets (its higher-rate point, default-q2;
-  "default-q1" is the lower-rate one)."""
-  reproducible_gpu()
+  "default-q1" is the lower-rate one). coder: the entropy coder implementation to
+  code with, one of `lic_jax.coder.available()` (default: the fastest installed)."""
   from lic_jax.codec import Codec
-  return Codec.from_dir(path)
+  return Codec.from_dir(path, coder)
 
 
 def enable_compilation_cache(directory=None):

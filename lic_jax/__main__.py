@@ -4,6 +4,9 @@
     python -m lic_jax decompress --model DIR out.lic rec.png
     python -m lic_jax info out.lic
     python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR] [--refine STEPS]
+
+compress, decompress and demo take --coder NAME, the entropy coder implementation
+(`lic_jax.coder`); every one writes and reads the same streams.
 """
 import argparse
 import sys
@@ -19,7 +22,7 @@ def _compress(args):
   image, notes = image_io.read_image(args.input)
   for note in notes:
     print(f"note: {args.input}: {note}", file=sys.stderr)
-  codec = lic_jax.load_model(args.model)
+  codec = lic_jax.load_model(args.model, args.coder)
   try:
     data = codec.compress(image, refine_steps=args.refine, lmbda=args.lmbda)
   except ValueError as e:  # e.g. --refine on a model that records no lambda
@@ -32,12 +35,12 @@ def _compress(args):
 def _decoder(model, data):
   """The model to decode `data` with: of a bundled family's points ("default"), the one
   that wrote it (by the stream's model hash); else `model` itself."""
-  from lic_jax import bitstream, checkpoint
-  points = checkpoint.curve(model)
+  from lic_jax import bitstream, model_dir
+  points = model_dir.curve(model)
   if len(points) > 1:
     written_by = bitstream.info(data)["model_hash"]
     for point in points:
-      if checkpoint.read_meta(point)["model_hash"] == written_by:
+      if model_dir.read_meta(point)["model_hash"] == written_by:
         return point
   return model
 
@@ -47,16 +50,18 @@ def _decompress(args):
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
-  model = lic_jax.load_model(_decoder(args.model, data))
+  model = lic_jax.load_model(_decoder(args.model, data), args.coder)
   image = model.decompress(data, max_pixels=args.max_pixels)
   image_io.write_png(args.output, image)
   print(f"{args.output}: {image.shape[1]}x{image.shape[0]}")
 
 
 def _info(args):
-  from lic_jax import bitstream
+  from lic_jax import bitstream, coder
   with open(args.input, "rb") as f:
     info = bitstream.info(f.read())
+  readers = coder.available() if info["coder"] in coder.formats() else []
+  info["readable_here_by"] = ", ".join(readers) or "none (install a coder of its format)"
   for key, value in info.items():
     if key == "string_bytes":  # one line per entropy-coded string, in file order
       for name, size in value.items():
@@ -67,7 +72,8 @@ def _info(args):
 
 def _demo(args):
   from lic_jax import demo
-  demo.run(model=args.model, image=args.image, out_dir=args.out_dir, refine_steps=args.refine)
+  demo.run(model=args.model, image=args.image, out_dir=args.out_dir, refine_steps=args.refine,
+           coder=args.coder)
 
 
 def _steps(text):
@@ -75,6 +81,14 @@ def _steps(text):
   if value < 0:
     raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
   return value
+
+
+def _add_coder(parser):
+  from lic_jax import coder
+  parser.add_argument("--coder", choices=list(coder.IMPLEMENTATIONS),
+                      help="entropy coder implementation; all write the same streams "
+                      f"(installed here: {', '.join(coder.available()) or 'none'}; "
+                      "default: the first)")
 
 
 def main(argv=None):
@@ -89,6 +103,7 @@ def main(argv=None):
                  "smaller and better, slower to encode; any decoder reads it (default: 0)")
   p.add_argument("--lambda", dest="lmbda", type=float,
                  help="rate-distortion lambda of --refine (default: the model's training one)")
+  _add_coder(p)
   p.add_argument("input", help="any image Pillow reads (PNG, JPEG, ...)")
   p.add_argument("output", help="stream to write")
   p.set_defaults(run=_compress)
@@ -97,6 +112,7 @@ def main(argv=None):
                  "(\"default\": whichever bundled point wrote it)")
   p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                  help=f"refuse streams of larger images (default: {MAX_PIXELS})")
+  _add_coder(p)
   p.add_argument("input")
   p.add_argument("output", help="PNG to write")
   p.set_defaults(run=_decompress)
@@ -113,16 +129,16 @@ def main(argv=None):
   p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
                  help="encode with latent refinement of STEPS steps: smaller and better, "
                  "slower (default: 0, the plain encoder)")
+  _add_coder(p)
   p.set_defaults(run=_demo)
   args = parser.parse_args(argv)
 
   import lic_jax
-  from lic_jax import bitstream, checkpoint, coder, image_io
-  lic_jax.reproducible_gpu()
+  from lic_jax import bitstream, coder, image_io, model_dir
   lic_jax.enable_compilation_cache()
   try:
     args.run(args)
-  except (bitstream.BitstreamError, checkpoint.ModelDirError, image_io.ImageError,
+  except (bitstream.BitstreamError, model_dir.ModelDirError, image_io.ImageError,
           coder.CoderUnavailableError, UsageError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -6,7 +6,8 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   version      1 byte   FORMAT_VERSION
   arch         1 byte length + ASCII name ("mlicpp", "bmshj2018-hyperprior", ...)
   model hash   1 byte length + bytes (a prefix of the sha256 of config and weights)
-  coder        1 byte length + ASCII name of the entropy coder ("tfc-range")
+  coder        1 byte length + ASCII name of the entropy coder's format ("tfc": see
+               `lic_jax.coder`; any implementation of it reads the stream)
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
   strings      1 byte count, then per string: 1 byte length + ASCII stream name
@@ -16,14 +17,14 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   crc32        4 bytes  of everything before it
 
 The CRC makes any corruption (flipped bytes, truncation, a spliced file) an error
-instead of a silently wrong image; the model hash and the coder name make a stream
+instead of a silently wrong image; the model hash and the coder's format make a stream
 decoded with the wrong model or coder an error. Every malformed input raises
 `BitstreamError`.
 
 The decoding checks catch what the CRC cannot: a decoder whose entropy parameters
 differ from the encoder's (another device or XLA build computing a scale a hair
 differently), which decodes an intact file into a wrong image. Each holds check bytes
-of what the encoder coded (`lic_jax.latent.base.CodingCheck`: a running CRC32 of the
+of what the encoder coded (`lic_jax.latent.coding.CodingCheck`: a running CRC32 of the
 CDF indexes and symbols, a byte of it every so many symbols, and all of it at the
 end); the decoder recomputes them as it goes and stops at the first difference with
 `DecoderMismatchError`. Versions 1 (no coder field, exactly the strings z and y,
@@ -33,6 +34,8 @@ import dataclasses
 import numbers
 import struct
 import zlib
+
+from lic_jax.errors import BitstreamError, DecoderMismatchError  # noqa: F401 (re-exported)
 
 MAGIC = b"LICJ"
 FORMAT_VERSION = 3
@@ -47,15 +50,6 @@ MAX_NAME = 32
 MAX_STRINGS = 16
 _MAX_VARINT_BYTES = 5  # lengths below 2^35
 _CRC = struct.Struct(">I")
-
-
-class BitstreamError(ValueError):
-  """A stream that is not a valid lic_jax stream (or not one for this model)."""
-
-
-class DecoderMismatchError(BitstreamError):
-  """An intact stream whose symbols this decoder does not decode as they were coded:
-  its entropy parameters differ from the encoder's."""
 
 
 def _check_name(value, what):
@@ -99,20 +93,33 @@ class Stream:
         or not all(isinstance(c, bytes) for c in self.checks.values())):
       raise BitstreamError("checks must map every string's name, in order, to bytes")
 
-  def header(self):
-    """The bytes before the first string."""
-    fields = [MAGIC, bytes([FORMAT_VERSION]), _short(self.arch.encode("ascii")),
-              _short(self.model_hash), _short(self.coder.encode("ascii")),
-              struct.pack(">HH", self.height - 1, self.width - 1), bytes([len(self.strings)])]
-    if self.checks is None:
-      raise BitstreamError("a stream is written with its decoding checks")
+  def header(self, version=FORMAT_VERSION):
+    """The bytes before the first string, in format `version`: 3, or an earlier one
+    that older lic_jax versions read (2: no decoding checks; 1: no coder name, and
+    exactly the strings z and y, unnamed)."""
+    if version not in READ_VERSIONS:
+      raise BitstreamError(f"format version {version} is not one of {READ_VERSIONS}")
+    if version == 3 and self.checks is None:
+      raise BitstreamError("a stream of format 3 is written with its decoding checks")
+    if version == 1 and (list(self.strings) != list(V1_STRINGS) or self.coder != V1_CODER):
+      raise BitstreamError(f"format 1 holds exactly the strings {V1_STRINGS} of coder "
+                           f"{V1_CODER!r}")
+    fields = [MAGIC, bytes([version]), _short(self.arch.encode("ascii")), _short(self.model_hash)]
+    if version >= 2:
+      fields.append(_short(self.coder.encode("ascii")))
+    fields.append(struct.pack(">HH", self.height - 1, self.width - 1))
+    if version == 1:
+      return b"".join(fields + [_varint(len(s)) for s in self.strings.values()])
+    fields.append(bytes([len(self.strings)]))
     for name, string in self.strings.items():
-      check = self.checks[name]
-      fields += [_short(name.encode("ascii")), _varint(len(string)), _varint(len(check)), check]
+      fields += [_short(name.encode("ascii")), _varint(len(string))]
+      if version >= 3:
+        fields += [_varint(len(self.checks[name])), self.checks[name]]
     return b"".join(fields)
 
-  def to_bytes(self):
-    body = self.header() + b"".join(self.strings.values())
+  def to_bytes(self, version=FORMAT_VERSION):
+    """The whole stream, in format `version` (see `header`)."""
+    body = self.header(version) + b"".join(self.strings.values())
     return body + _CRC.pack(zlib.crc32(body))
 
   @classmethod

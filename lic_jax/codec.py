@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import jaxlib.version
 import numpy as np
 
-from lic_jax import bitstream, checkpoint, coder, image_io, latent
-from lic_jax.latent import base as latent_base
+from lic_jax import bitstream, image_io, latent, model_dir
+from lic_jax import coder as coder_lib
+from lic_jax.latent import tables as latent_tables
 from lic_jax.models import base as model_base
 from lic_jax.models import registry
 
@@ -33,6 +34,12 @@ from lic_jax.models import registry
 _CLASSIC_CPU_RUNTIME = jaxlib.version.__version_info__ < (0, 7, 0)
 TRANSFORM_OPTIONS = {"cpu": {"xla_cpu_use_thunk_runtime": False}} if _CLASSIC_CPU_RUNTIME else {}
 TRANSFORM_STAGES = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+# A decoder must recompute the encoder's entropy parameters to the bit. On a GPU,
+# XLA's autotuner picks convolution algorithms by timing them, so an encoder and a
+# decoder process may pick different ones that round differently, and some reductions
+# and scatters are nondeterministic. These options fix both, for the codec's own
+# programs only: nothing else in the process changes. CPUs have neither.
+STAGE_OPTIONS = {"gpu": {"xla_gpu_deterministic_ops": True, "xla_gpu_autotune_level": 0}}
 
 
 class Stages:
@@ -48,7 +55,9 @@ class Stages:
     self.config = model.config
     self.latent_codec = model.latent_codec
     self._model, self._params, self._jitted, self._shapes = model, params, {}, {}
-    self._transform_options = TRANSFORM_OPTIONS.get(jax.default_backend())
+    backend = jax.default_backend()
+    self._options = STAGE_OPTIONS.get(backend, {})
+    self._transform_options = {**self._options, **TRANSFORM_OPTIONS.get(backend, {})}
 
   def __getattr__(self, name):
     if name.startswith("_"):
@@ -76,9 +85,8 @@ class Stages:
         # not reproduce. CPUs compute float32 either way, so CPU results are unchanged.
         with jax.default_matmul_precision("highest"):
           return model.apply({"params": p}, *a, method=lambda m, *b: getattr(m, name)(*b))
-      fn = jax.jit(
-          stage, static_argnums=static,
-          compiler_options=self._transform_options if name in TRANSFORM_STAGES else None)
+      options = self._transform_options if name in TRANSFORM_STAGES else self._options
+      fn = jax.jit(stage, static_argnums=static, compiler_options=options or None)
       self._jitted[(name, static)] = fn
     return fn(self._params, *args)
 
@@ -102,11 +110,12 @@ class Codec:
 
   lmbda and metric: the rate-distortion trade-off the weights were trained for
   (train.py records them; converted checkpoints do not), the default loss of
-  `compress(..., refine_steps=K)`.
+  `compress(..., refine_steps=K)`. coder: the name of the entropy coder
+  implementation (`lic_jax.coder.available()`; default: the fastest installed).
   """
 
   def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse",
-               module=None):
+               module=None, coder=None):
     self.arch = arch
     self.lmbda, self.metric = lmbda, metric
     self.model = registry.get(arch, module).build(config)
@@ -115,22 +124,18 @@ class Codec:
     self.model_hash = model_hash
     self.params = jax.device_put(params)
     self.tables = tables
-    names = [k[:-len("_quantized_cdf")] for k in tables if k.endswith("_quantized_cdf")]
-    self.stream_tables = {
-        name: latent.StreamTables(t.cdf, None if t.scale_table is None
-                                  else jnp.asarray(t.scale_table, jnp.float32))
-        for name, t in latent_base.from_arrays(tables, names).items()}
-    self.coder = coder.get()
+    self.stream_tables = latent_tables.from_arrays(tables)
+    self.coder = coder_lib.get(coder)
     self.stages = Stages(self.model, self.params)
     self._train_forward = jax.jit(
         lambda p, x, rng: self.model.apply({"params": p}, x, rng))
 
   @classmethod
-  def from_dir(cls, directory):
-    meta, params, tables = checkpoint.load(directory)
+  def from_dir(cls, directory, coder=None):
+    meta, params, tables = model_dir.load(directory)
     return cls(meta["arch"], meta["config"], params, tables, meta["model_hash"],
                lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"),
-               module=meta.get("module"))
+               module=meta.get("module"), coder=coder)
 
   def forward(self, x, rng=None):
     """x (B, H, W, 3) float32 in [0, 1], H and W multiples of `pad_multiple` -> dict
@@ -198,7 +203,7 @@ class Codec:
     """Codes latents (as from `latents`) of a height x width image -> stream bytes."""
     mode, _ = self._encode(latents)
     stream = bitstream.Stream(self.arch, bytes.fromhex(self.model_hash), height, width,
-                              mode.strings(), self.coder.name, mode.checks())
+                              mode.strings(), self.coder.format, mode.checks())
     return stream.to_bytes()
 
   @property
@@ -230,10 +235,10 @@ class Codec:
           f"this stream was written by model {stream.arch} (hash {stream.model_hash.hex()}), "
           f"but the loaded model is {self.arch} (hash {self.model_hash}); decode it with "
           "the model that wrote it")
-    if stream.coder != self.coder.name:
+    if stream.coder != self.coder.format:
       raise bitstream.BitstreamError(
-          f"this stream was coded with the entropy coder {stream.coder!r}, which this "
-          f"lic_jax does not have (it has {self.coder.name!r})")
+          f"this stream was coded in the entropy-coder format {stream.coder!r}, which "
+          f"this lic_jax does not read (it reads {', '.join(coder_lib.formats())})")
     m = self.pad_multiple
     x_shape = jax.ShapeDtypeStruct(
         (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),

@@ -19,7 +19,7 @@ from lic_jax import image_io
 from lic_jax.evaluation import classic
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-DEFAULT_MODEL = "default"  # both bundled operating points, see checkpoint.CURVES
+DEFAULT_MODEL = "default"  # both bundled operating points, see model_dir.CURVES
 DEFAULT_IMAGE = os.path.join(ASSETS, "holdout.png")
 # Both ship in the package (pyproject's package-data); without them it is broken.
 INCOMPLETE = ("this lic_jax installation is incomplete (reinstall it; in a checkout, "
@@ -28,14 +28,14 @@ SUFFIXES = {"JPEG": "jpg", "WebP": "webp"}
 
 
 def _models(model):
-  """[(model name, label)]: the points `model` stands for (checkpoint.curve); the
+  """[(model name, label)]: the points `model` stands for (model_dir.curve); the
   bundled ones must be there, or ModelDirError says the installation is broken."""
-  from lic_jax import checkpoint  # imports JAX: not for `python -m lic_jax --help`
-  names = checkpoint.curve(model or DEFAULT_MODEL)
+  from lic_jax import model_dir  # imports JAX: not for `python -m lic_jax --help`
+  names = model_dir.curve(model or DEFAULT_MODEL)
   for name in names:
-    folder = checkpoint.BUNDLED.get(name)
-    if folder and not os.path.isfile(os.path.join(folder, checkpoint.META_FILE)):
-      raise checkpoint.ModelDirError(f"the bundled model {name} ({folder}) is missing: "
+    folder = model_dir.BUNDLED.get(name)
+    if folder and not os.path.isfile(os.path.join(folder, model_dir.META_FILE)):
+      raise model_dir.ModelDirError(f"the bundled model {name} ({folder}) is missing: "
                                      f"{INCOMPLETE}; or pass --model DIR")
   return [(name, os.path.basename(os.path.normpath(name))) for name in names]
 
@@ -67,7 +67,7 @@ def labelled(panels):
   return np.asarray(sheet)
 
 
-def run(model=None, image=None, out_dir="demo_out", refine_steps=0):
+def run(model=None, image=None, out_dir="demo_out", refine_steps=0, coder=None):
   """Codes `image` with every point of `model` (a name, folder or "default") and with
   JPEG and WebP at the same size; prints the table; writes the outputs to out_dir."""
   import lic_jax
@@ -87,7 +87,7 @@ def run(model=None, image=None, out_dir="demo_out", refine_steps=0):
   print(f"{'codec':<26}{'bytes':>8}{'bpp':>9}{'PSNR dB':>10}{'MS-SSIM':>10}")
   outputs, panels = {}, []
   for name, label in models:
-    codec = lic_jax.load_model(name)
+    codec = lic_jax.load_model(name, coder)
     steps = refine_steps if codec.lmbda is not None else 0
     if refine_steps and not steps:
       print(f"note: {name} records no training lambda, so no refined encoding")

@@ -65,8 +65,8 @@ def nhwc(array):
 
 @functools.lru_cache(maxsize=None)
 def _state_dict(name):
-  from lic_jax import convert
-  return convert.load_torch_state_dict(reference_path(f"{name}.pth.tar"))
+  from lic_jax import conversion
+  return conversion.load_torch_state_dict(reference_path(f"{name}.pth.tar"))
 
 
 def state_dict(name):
@@ -77,8 +77,8 @@ def state_dict(name):
 @functools.lru_cache(maxsize=None)
 def converted(name):
   """(arch, config, params, tables) of a fixture checkpoint."""
-  from lic_jax import convert
-  return convert.convert_state_dict(state_dict(name))
+  from lic_jax import conversion
+  return conversion.convert_state_dict(state_dict(name))
 
 
 def stored_tables(name, prefix):
@@ -92,7 +92,7 @@ def stored_tables(name, prefix):
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory):
   """name -> directory of the converted fixture model, written once per session."""
-  from lic_jax import checkpoint
+  from lic_jax import model_dir
   root = tmp_path_factory.mktemp("models")
   dirs = {}
 
@@ -100,7 +100,7 @@ def model_dirs(tmp_path_factory):
     if name not in dirs:
       arch, config, params, tables = converted(name)
       dirs[name] = str(root / name)
-      checkpoint.save(dirs[name], arch, config, params, tables)
+      model_dir.save(dirs[name], arch, config, params, tables)
     return dirs[name]
   return get
 
@@ -136,3 +136,49 @@ def bounded(fn, seconds):
   if "error" in box:
     raise box["error"]
   return box["value"], box["seconds"]
+
+# ---- eval.py and lic_jax.evaluation (tests/test_eval*.py) --------------------------
+
+# Three photos of different sizes that all pad to 128x192: one compile for the session.
+PHOTOS = {"a_128x192.png": (128, 192), "b_96x160.png": (96, 160), "c_71x133.png": (71, 133)}
+
+
+def run_eval(capsys, *argv):
+  """(exit status, stdout, stderr) of eval.py's main."""
+  import sys
+  sys.path.insert(0, REPO)
+  import eval as eval_cli  # the CLI at the repository root
+  status = eval_cli.main([str(a) for a in argv] + ["--no-progress"])
+  out, err = capsys.readouterr()
+  return status, out, err
+
+
+def assert_clean_error(status, err, *phrases):
+  """eval.py failed with one clear line, no traceback, naming each of `phrases`."""
+  assert status == 1
+  assert "Traceback" not in err
+  assert err.strip().splitlines()[-1].startswith("eval.py: error: ")
+  for phrase in phrases:
+    assert phrase in err, err
+
+
+def gradient_image(h, w, seed):
+  i, j = np.mgrid[:h, :w]
+  return np.stack([(i * 255 // h + seed) % 256, (j * 255 // w) % 256,
+                   ((i + j) * 7 + 31 * seed) % 256], axis=-1).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+  """A folder of three photos of different sizes, cut from the reference picture."""
+  from lic_jax import image_io
+  source, _ = image_io.read_image(reference_path("mlicpp_small_input.png"))  # 128x192
+  folder = tmp_path_factory.mktemp("photos")
+  # Crops and flips only (no resampling), so the pixels, and the golden numbers
+  # below, do not depend on the Pillow version.
+  crops = {"a_128x192.png": source, "b_96x160.png": source[20:116, 16:176],
+           "c_71x133.png": source[29:100, 40:173][::-1, ::-1]}
+  for name, image in crops.items():
+    assert image.shape[:2] == PHOTOS[name]
+    image_io.write_png(str(folder / name), image)
+  return str(folder)

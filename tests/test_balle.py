@@ -22,6 +22,9 @@ its rANS strings and its decompressed image. Checked here, per fixture:
 Tolerances. PyTorch and XLA sum convolutions in different orders: ~1e-7 relative per
 conv. A module output passes at max|jax - torch| <= 1e-6 + 1e-5 max|torch|; x_hat
 and y likelihoods at 1e-4, z likelihoods at 1e-6 (absolute), as for MLIC++/ELIC.
+
+Over 250 lines: the `check_*` functions here are shared by the zoo families' test
+files (test_minnen.py, test_cheng2020.py).
 """
 import dataclasses
 import functools
@@ -33,11 +36,12 @@ import numpy as np
 import pytest
 
 from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
-from lic_jax import bitstream, checkpoint, convert, latent
+from lic_jax import bitstream, conversion, model_dir
 from lic_jax.codec import Codec, pad_image, to_uint8
 from lic_jax.coder import range_coder
 from lic_jax.entropy import factorized, raster, tables
 from lic_jax.models import registry
+from lic_jax.testing import RecordingEncode, escape_payload_bytes, tie_distances
 
 RTOL, ATOL = 1e-5, 1e-6
 # Near-tie bounds (as in tests/test_codec.py): a scale this close (relative) to a
@@ -74,7 +78,7 @@ def codec(name):
   pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   arch, config, params, tables_ = converted(ref_name(name))
   return Codec(arch, config, params, tables_,
-               checkpoint.model_hash(arch, dataclasses.asdict(config), params))
+               model_dir.model_hash(arch, dataclasses.asdict(config), params))
 
 
 def max_error(actual, expected):
@@ -130,11 +134,11 @@ def test_recognizers_are_disjoint():
   registered model's (MLIC++ and ELIC included)."""
   pytest.importorskip("torch", reason="reading the PyTorch checkpoints needs torch")
   for name, arch in ZOO_FIXTURES.items():
-    sd = convert.normalize_keys(state_dict(ref_name(name)))
+    sd = conversion.normalize_keys(state_dict(ref_name(name)))
     found = [spec.name for spec in registry.specs()
              if spec.converter is not None and spec.converter.recognize(sd)]
     assert found == [arch], (name, found)
-    assert convert.detect_arch(sd) == arch
+    assert conversion.detect_arch(sd) == arch
 
 
 # ----- module by module --------------------------------------------------------------
@@ -235,7 +239,7 @@ def check_manifest(arch, name):
   small = state_dict(ref_name(name))
   qualities = []
   for entry in entries.values():
-    got_arch, config, params, tables_ = convert.convert_state_dict(
+    got_arch, config, params, tables_ = conversion.convert_state_dict(
         manifest_state_dict(entry, small))
     assert got_arch == arch
     assert (config.N, config.M) == (entry["N"], entry["M"])  # cheng2020: M is N
@@ -271,28 +275,6 @@ def channel_indexes(symbols):
   return np.broadcast_to(np.arange(symbols.shape[1])[None, :, None, None], symbols.shape)
 
 
-def escape_payload_bytes(symbols, indexes, table):
-  """(CompressAI's, lic_jax's) bytes for the values of escaped symbols, which the
-  two coders write differently after the escape bin (which both code alike).
-
-  CompressAI (rans_interface.cpp): raw = -2v - 1 (v < 0) or 2(v - escape bin), in
-  n 4-bit bypass chunks, n itself in 4-bit chunks (15 = "and more"). lic_jax
-  (`lic_jax.coder.range_coder`): the bit length n of g with probability ~2^-(n+1),
-  its n bits below the leading one, and a sign bit: about 2n + 2 bits.
-  """
-  indexes = np.asarray(indexes).ravel()
-  values = np.asarray(symbols, np.int64).ravel() - table.offset[indexes]
-  escape = table.cdf_length[indexes] - 2
-  escaped = (values < 0) | (values >= escape)
-  v, e = values[escaped], escape[escaped]
-  raw = np.where(v < 0, -2 * v - 1, 2 * (v - e))
-  chunks = np.array([next(n for n in range(17) if r >> (4 * n) == 0) for r in raw], np.int64)
-  theirs = np.sum(4 * (chunks // 15 + 1 + chunks))
-  g = np.where(v < 0, -v, v - e + 1)
-  bit_length = np.frexp(g.astype(np.float64))[1].astype(np.int64) - 1
-  return theirs / 8, np.sum(2 * bit_length + 2) / 8
-
-
 def check_string_sizes(name):
   """The recorded symbols coded with the checkpoint's tables, in CompressAI's
   order (NCHW), come to CompressAI's string sizes within STRING_REL + STRING_ABS,
@@ -321,42 +303,12 @@ def check_string_sizes(name):
   print(name, "; ".join(report))
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_string_sizes(name):
   check_string_sizes(name)
 
 
 # ----- our symbols and indexes -------------------------------------------------------
-
-class RecordingEncode(latent.Encode):
-  """Encode that keeps, per stream, the latent, its distribution and what the coder
-  was handed (symbols, indexes)."""
-
-  def __init__(self, coder, stream_tables):
-    super().__init__(coder, stream_tables)
-    self.calls = {}
-
-  def __call__(self, name, y, dist, positions=latent.ALL):
-    y_hat, _ = super().__call__(name, y, dist, positions)
-    table = self.tables[name]
-    symbols, indexes, _ = latent.base._encode_parts(y, dist, table.scale_table, positions)
-    self.calls[name] = (y, dist, np.asarray(symbols), np.asarray(indexes))
-    return y_hat, None
-
-
-def tie_distances(y, dist, scale_table):
-  """(distance of y - center to a half-integer, relative distance of the scale to a
-  scale-table entry, or inf for factorized streams), NCHW."""
-  residual = np.asarray(y - jnp.broadcast_to(dist.center(), y.shape), np.float64)
-  symbol_tie = np.abs(np.abs(residual - np.round(residual)) - 0.5)
-  if scale_table is None:
-    return symbol_tie.transpose(0, 3, 1, 2), np.full(symbol_tie.shape, np.inf)
-  scales = np.maximum(np.asarray(dist.scales, np.float64), scale_table[0])
-  table = np.asarray(scale_table, np.float64)
-  scale_tie = np.min(np.abs(scales[..., None] / table - 1), axis=-1)
-  return symbol_tie.transpose(0, 3, 1, 2), scale_tie.transpose(0, 3, 1, 2)
-
 
 def check_symbols(name):
   """Our encoder's symbols and indexes equal the recorded ones except at near-ties."""
@@ -387,7 +339,6 @@ def check_symbols(name):
   print(name, "; ".join(report))
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_symbols_and_indexes(name):
   check_symbols(name)
@@ -450,7 +401,6 @@ def check_pytorch_decoded(name, decoded, bits):
   assert np.all(distance <= 0.0255)
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("name", BALLE)
 def test_round_trip(name):
   check_round_trip(name)
@@ -461,8 +411,8 @@ def test_round_trip(name):
 def check_mixed_key_styles(name):
   sd = state_dict(ref_name(name))
   sd["entropy_bottleneck._matrix0"] = sd.pop("entropy_bottleneck._matrices.0")
-  with pytest.raises(convert.ConversionError) as error:
-    convert.convert_state_dict(sd)
+  with pytest.raises(conversion.ConversionError) as error:
+    conversion.convert_state_dict(sd)
   message = str(error.value)
   assert "entropy_bottleneck._matrix0" in message
   assert "entropy_bottleneck._biases.0" in message  # a zoo-style key of the same file
@@ -477,8 +427,8 @@ def test_mixed_key_styles_refused(name):
 def check_wrong_arch(name, arch):
   """`arch` asked for on fixture `name`: refused, naming what the keys are; returns
   the message."""
-  with pytest.raises(convert.ConversionError) as error:
-    convert.convert_state_dict(state_dict(ref_name(name)), arch=arch)
+  with pytest.raises(conversion.ConversionError) as error:
+    conversion.convert_state_dict(state_dict(ref_name(name)), arch=arch)
   message = str(error.value)
   assert f"--arch {arch}" in message and f"{ZOO_FIXTURES[name]}'s" in message, message
   return message
@@ -513,6 +463,6 @@ def test_convert_cli_records_the_zoo_qualities(tmp_path):
                           timeout=300)
   assert result.returncode == 0, result.stderr
   assert "zoo:        bmshj2018-hyperprior, quality 6 or 7 or 8" in result.stdout
-  meta = checkpoint.read_meta(str(tmp_path / "model"))
+  meta = model_dir.read_meta(str(tmp_path / "model"))
   assert meta["arch"] == "bmshj2018-hyperprior" and meta["config"] == {"N": 192, "M": 320}
   assert meta["zoo"] == {"name": "bmshj2018-hyperprior", "qualities": [6, 7, 8]}

@@ -43,6 +43,16 @@ def version1(stream):
   return with_crc(body)
 
 
+@pytest.mark.parametrize("version, write", [(1, version1), (2, version2)])
+def test_earlier_formats_written_as_their_writers_here_do(version, write):
+  stream = sample()
+  assert stream.to_bytes(version=version) == write(stream)
+  with pytest.raises(BitstreamError, match="format 1 holds exactly"):
+    sample(strings={"y": b"y"}).to_bytes(version=1)
+  with pytest.raises(BitstreamError, match="not one of"):
+    stream.to_bytes(version=4)
+
+
 def with_crc(body):
   """A stream body sealed with a valid checksum, to reach the checks behind it."""
   return body + struct.pack(">I", zlib.crc32(body))

@@ -17,42 +17,22 @@ def needs_torch():
   pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_detection(name):
-  zoo.check_detection(name)
+# The checks of test_balle.py and test_minnen.py, each on both fixtures.
+CHECKS = {
+    "detection": zoo.check_detection,
+    "modules": ar.check_modules_ar,
+    "forward": zoo.check_forward,
+    "full_size_manifests": lambda name: zoo.check_manifest(zoo.ZOO_FIXTURES[name], name),
+    "string_sizes": zoo.check_string_sizes,
+    "symbols_and_indexes": ar.check_symbols_ar,
+    "round_trip": ar.check_round_trip_ar,
+}
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_modules(name):
-  ar.check_modules_ar(name)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_forward(name):
-  zoo.check_forward(name)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_full_size_manifests(name):
-  zoo.check_manifest(zoo.ZOO_FIXTURES[name], name)
-
-
-@pytest.mark.coder
-@pytest.mark.parametrize("name", NAMES)
-def test_string_sizes(name):
-  zoo.check_string_sizes(name)
-
-
-@pytest.mark.coder
-@pytest.mark.parametrize("name", NAMES)
-def test_symbols_and_indexes(name):
-  ar.check_symbols_ar(name)
-
-
-@pytest.mark.coder
-@pytest.mark.parametrize("name", NAMES)
-def test_round_trip(name):
-  ar.check_round_trip_ar(name)
+@pytest.mark.parametrize("check", list(CHECKS))
+def test_check(check, name):
+  CHECKS[check](name)
 
 
 def test_context_weight_masked_on_load():
@@ -64,8 +44,8 @@ def test_skip_keys_of_either_style():
   sd = zoo.state_dict(zoo.ref_name("cheng2020_anchor"))
   renamed = {k.replace(".downsample.", ".skip."): v for k, v in sd.items()}
   assert renamed != sd
-  _, _, params, _ = zoo.convert.convert_state_dict(renamed)
-  _, _, expected, _ = zoo.convert.convert_state_dict(sd)
+  _, _, params, _ = zoo.conversion.convert_state_dict(renamed)
+  _, _, expected, _ = zoo.conversion.convert_state_dict(sd)
   assert zoo.jax.tree_util.tree_all(zoo.jax.tree_util.tree_map(
       lambda a, b: bool((a == b).all()), params, expected))
 

@@ -11,6 +11,9 @@
 
 The size, conversion, rate and malformed-stream tests all use one model
 (SIZE_MODEL) so that each padded shape compiles once per session.
+
+Over 250 lines: the sections share session-scoped compiled codecs (one compile per
+padded shape), which a split would compile again per file.
 """
 import contextlib
 import dataclasses
@@ -170,7 +173,6 @@ def half_tie_distance(residuals):
 
 # --- parity with the PyTorch encoder -------------------------------------------------
 
-@pytest.mark.coder
 @pytest.mark.parametrize("name", FIXTURES)
 def test_symbols_and_indexes_match_pytorch(name, codecs):
   codec = codecs(name)
@@ -203,7 +205,6 @@ def test_symbols_and_indexes_match_pytorch(name, codecs):
   print(f"{name}: " + "; ".join(report))
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("name", FIXTURES)
 def test_round_trip_is_exact_and_matches_pytorch(name, codecs):
   codec = codecs(name)
@@ -269,7 +270,6 @@ def coded(codecs):
   return code
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("height, width", SIZES)
 def test_any_size_round_trips(height, width, coded):
   result = coded(height, width)
@@ -307,7 +307,6 @@ def _expected_conversions():
   }
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("kind", ["gray (H, W)", "gray (H, W, 1)", "gray + alpha", "RGBA",
                                   "uint16", "float32", "float64 outside [0, 1]"])
 def test_other_inputs_are_converted_with_a_warning(kind, size_codec):
@@ -331,7 +330,6 @@ def test_unusable_shapes_raise_image_error(shape, size_codec):
     size_codec.compress(np.zeros(shape, np.uint8))
 
 
-@pytest.mark.coder
 def test_file_rate_matches_the_likelihoods(coded):
   height, width = 768, 512
   result = coded(height, width)
@@ -371,7 +369,6 @@ def _decode_outcome(codec, data, height, width, right=None):
   return bounded(decode, DECODE_SECONDS)
 
 
-@pytest.mark.coder
 def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   codec = size_codec
   image = fixture_image(SIZE_MODEL)
@@ -430,7 +427,6 @@ def test_malformed_streams_raise_or_decode_in_bounded_time(size_codec):
   assert slowest < DECODE_SECONDS
 
 
-@pytest.mark.coder
 def test_streams_from_another_model_are_refused(codecs):
   target = codecs("mlicpp_small")
   for other in ("mlicpp_old_small", "elic_small"):
@@ -448,7 +444,6 @@ def test_streams_from_another_model_are_refused(codecs):
     target.decompress(other_coder)
 
 
-@pytest.mark.coder
 def test_format_1_and_2_streams_still_decode(size_codec):
   """Streams written before the container named its strings and coder (1), or carried
   decoding checks (2), decode the same."""
@@ -460,7 +455,6 @@ def test_format_1_and_2_streams_still_decode(size_codec):
     assert np.array_equal(size_codec.decompress(old), size_codec.decompress(data))
 
 
-@pytest.mark.coder
 def test_streams_of_huge_images_need_max_pixels(size_codec):
   """A crafted header can claim 65536x65536; decoding would allocate for that first."""
   stream = Stream.from_bytes(size_codec.compress(fixture_image(SIZE_MODEL)))
@@ -487,7 +481,6 @@ def with_other_entropy_parameters(codec, relative, seed=0):
   return Codec(codec.arch, codec.config, params, codec.tables, codec.model_hash)
 
 
-@pytest.mark.coder
 @pytest.mark.parametrize("relative", [1e-6, 1e-4, 1e-2])
 def test_a_decoder_with_other_entropy_parameters_decodes_right_or_refuses(relative):
   """Never a wrong image: the decoded image within 1 of the right one, or
@@ -511,26 +504,3 @@ def test_a_decoder_with_other_entropy_parameters_decodes_right_or_refuses(relati
   print(f"weights off by {relative:g}: {outcome}")
   if relative >= 1e-2:
     assert outcome == "refused"
-
-
-def test_the_decoding_check_finds_the_first_difference():
-  """CodingCheck: a check byte after every INTERVAL symbols, the CRC at the end;
-  another index or symbol is found at the next check byte."""
-  interval = latent.base.CodingCheck.INTERVAL
-  calls = [(np.arange(n) % 7, np.arange(n) % 5 - 2) for n in (interval // 2, interval, 10)]
-  encoder = latent.base.CodingCheck()
-  for indexes, symbols in calls:
-    encoder.update(indexes, symbols)
-  digest = encoder.digest()
-  assert len(digest) == 1 + 4  # One check byte (after 1.5 intervals), the CRC.
-  decoder = latent.base.CodingCheck(digest)
-  for indexes, symbols in calls:
-    if decoder.update(indexes, symbols) is not None:
-      decoder.verify("y")
-  decoder.verify("y", final=True)
-  bad = latent.base.CodingCheck(digest)
-  bad.update(*calls[0])
-  indexes, symbols = calls[1]
-  assert bad.update(indexes, symbols + (np.arange(len(symbols)) == 3)) is not None
-  with pytest.raises(bitstream.DecoderMismatchError, match=r"stream 'y', after 24576 "):
-    bad.verify("y")

@@ -4,11 +4,12 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 from conftest import REPO, converted, reference_path, state_dict
-from lic_jax import convert
+from lic_jax import conversion
 from lic_jax.models import registry
 
 
@@ -21,7 +22,7 @@ def manifest_state_dict(name):
   config = spec.make_config("full")
   out = {}
   for key, entry in manifest["state_dict"].items():
-    constant = convert._expected_buffer(key, config, spec.converter)
+    constant = conversion._expected_buffer(key, config, spec.converter)
     if constant is not None:
       out[key] = constant.astype(entry["dtype"])
     else:
@@ -33,10 +34,10 @@ def manifest_state_dict(name):
                                            ("mlicpp_old_keys.json", "mlicpp-old", True)])
 def test_full_size_manifest_maps_onto_full_size_model(name, arch, old):
   manifest, sd = manifest_state_dict(name)
-  got_arch, config, params, tables = convert.convert_state_dict(sd)
+  got_arch, config, params, tables = conversion.convert_state_dict(sd)
   assert got_arch == arch
   assert (config.N, config.M, config.slice_num, config.old) == (192, 320, 10, old)
-  n_params = sum(np.size(p) for p in convert.jax.tree_util.tree_leaves(params))
+  n_params = sum(np.size(p) for p in jax.tree_util.tree_leaves(params))
   # Every float parameter of the manifest lands in params; the rest are buffers.
   manifest_params = sum(e["numel"] for e in manifest["state_dict"].values()
                         if e["kind"] == "parameter")
@@ -55,17 +56,17 @@ def test_key_variants_are_accepted():
       if key.startswith("entropy_bottleneck" + old):
         key = key.replace(old, new)
     renamed["module." + key] = value
-  _, _, params, _ = convert.convert_state_dict(renamed)
+  _, _, params, _ = conversion.convert_state_dict(renamed)
   _, _, reference, _ = converted("mlicpp_old_small")
-  leaves = convert.jax.tree_util.tree_leaves
+  leaves = jax.tree_util.tree_leaves
   assert all(np.array_equal(a, b) for a, b in zip(leaves(params), leaves(reference)))
 
 
 def test_mixed_key_styles_are_refused_with_the_keys_named():
   sd = state_dict("mlicpp_old_small")
   sd["entropy_bottleneck.matrices.1"] = sd.pop("entropy_bottleneck._matrix1")
-  with pytest.raises(convert.ConversionError, match="mix styles") as error:
-    convert.convert_state_dict(sd)
+  with pytest.raises(conversion.ConversionError, match="mix styles") as error:
+    conversion.convert_state_dict(sd)
   assert "entropy_bottleneck.matrices.1" in str(error.value)
   assert "compressai <= 1.2.4: entropy_bottleneck._bias0" in str(error.value)
 
@@ -75,7 +76,7 @@ def test_every_registered_converter_is_found_by_the_registry():
   exactly its own (the recognisers are disjoint on these files)."""
   for name, arch in (("mlicpp_small", "mlicpp"), ("mlicpp_old_small", "mlicpp-old"),
                      ("elic_small", "elic")):
-    sd = convert.normalize_keys(state_dict(name))
+    sd = conversion.normalize_keys(state_dict(name))
     assert [spec.name for spec in registry.specs()
             if spec.converter and spec.converter.recognize(sd)] == [arch]
 
@@ -84,16 +85,16 @@ def test_missing_and_extra_keys_are_named():
   sd = state_dict("mlicpp_small")
   del sd["local_context.1.proj.bias"]
   sd["g_a.analysis_transform.9.weight"] = np.zeros((3, 3, 3, 3), np.float32)
-  with pytest.raises(convert.ConversionError) as error:
-    convert.convert_state_dict(sd)
+  with pytest.raises(conversion.ConversionError) as error:
+    conversion.convert_state_dict(sd)
   message = str(error.value)
   assert "g_a.analysis_transform.9.weight" in message
   assert "local_context_1/proj/bias" in message
 
 
 def test_wrong_arch_is_refused():
-  with pytest.raises(convert.ConversionError, match="mlicpp"):
-    convert.convert_state_dict(state_dict("mlicpp_small"), arch="mlicpp-old")
+  with pytest.raises(conversion.ConversionError, match="mlicpp"):
+    conversion.convert_state_dict(state_dict("mlicpp_small"), arch="mlicpp-old")
 
 
 def _run_cli(*args):

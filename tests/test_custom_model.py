@@ -13,7 +13,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from lic_jax import bitstream
 from lic_jax.entropy.factorized import EntropyBottleneck
@@ -21,7 +20,6 @@ from lic_jax.latent import GaussianConditional, Hyperprior
 from lic_jax.models import registry
 from lic_jax.models.base import HyperpriorModel
 
-pytestmark = pytest.mark.coder  # its one test codes through the CLI
 
 NAME = "test-tiny-mean-scale"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,17 +69,17 @@ def _image(height, width):
 
 
 def test_a_model_defined_here_codes_through_the_cli(tmp_path):
-  from lic_jax import checkpoint, image_io
+  from lic_jax import image_io, model_dir
   from lic_jax.codec import Codec, pad_image, to_uint8
-  from lic_jax.training.checkpointing import model_tables
+  from lic_jax.latent.tables import model_tables
 
   spec = registry.get(NAME)
   assert NAME in registry.names()
   model = spec.build(spec.make_config("test-small"))
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))["params"]
   tables = model_tables(model, params)
-  model_dir = tmp_path / "model"
-  meta = checkpoint.save(model_dir, NAME, spec.make_config("test-small"), params, tables)
+  directory = tmp_path / "model"
+  meta = model_dir.save(directory, NAME, spec.make_config("test-small"), params, tables)
   assert meta["module"] == __name__
 
   height, width = 50, 70
@@ -90,14 +88,14 @@ def test_a_model_defined_here_codes_through_the_cli(tmp_path):
   image_io.write_png(str(image_path), image)
   # A fresh process knows the model only from the directory's record of its module.
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, REPO]))
-  for args in (["compress", "--model", str(model_dir), str(image_path), str(stream_path)],
-               ["decompress", "--model", str(model_dir), str(stream_path), str(decoded_path)]):
+  for args in (["compress", "--model", str(directory), str(image_path), str(stream_path)],
+               ["decompress", "--model", str(directory), str(stream_path), str(decoded_path)]):
     result = subprocess.run([sys.executable, "-m", "lic_jax", *args], capture_output=True,
                             text=True, env=env, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
   decoded, _ = image_io.read_image(str(decoded_path))
 
-  codec = Codec.from_dir(str(model_dir))
+  codec = Codec.from_dir(str(directory))
   out = codec.forward(pad_image(image))
   assert set(out) == {"x_hat", "y_hat", "y_likelihoods", "z_likelihoods"}
   assert decoded.shape == (height, width, 3)

@@ -12,11 +12,10 @@ import pytest
 
 import lic_jax
 from lic_jax import __main__ as cli
-from lic_jax import checkpoint, demo, image_io
+from lic_jax import demo, image_io, model_dir
 from lic_jax.evaluation import runner
 
 
-@pytest.mark.coder
 def test_demo_codes_compares_and_writes(tmp_path, capsys):
   pixels, _ = image_io.read_image(demo.DEFAULT_IMAGE)
   image = tmp_path / "crop.png"
@@ -58,7 +57,6 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys):
   assert (sheet[:band, 128:256] < 100).any() and (sheet[:band, 128:256] > 250).mean() > 0.5
 
 
-@pytest.mark.coder
 def test_demo_with_refinement(tmp_path, capsys):
   """--refine: the refined stream is the one written, and it decodes to the written
   reconstruction with the chosen model."""
@@ -78,8 +76,8 @@ def test_demo_with_refinement(tmp_path, capsys):
 
 def test_missing_bundled_model_is_a_clear_error(tmp_path, capsys, monkeypatch):
   missing = str(tmp_path / "assets" / "default-q1")
-  monkeypatch.setitem(checkpoint.BUNDLED, "default-q1", missing)
-  with pytest.raises(checkpoint.ModelDirError, match="incomplete"):
+  monkeypatch.setitem(model_dir.BUNDLED, "default-q1", missing)
+  with pytest.raises(model_dir.ModelDirError, match="incomplete"):
     demo.run(out_dir=str(tmp_path / "out"))
   # The command line: one line on stderr, exit status 1, nothing coded.
   assert cli.main(["demo", "--out-dir", str(tmp_path / "out")]) == 1

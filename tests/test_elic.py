@@ -18,6 +18,9 @@ relative. A module passes when max|jax - torch| <= ATOL + RTOL * max|torch|, wit
 RTOL = 1e-5 (ten times the observed worst case) and ATOL = 1e-6 for outputs near zero
 (likelihoods). z likelihoods are only reproducible to ~1e-7 anyway (compressai
 versions differ by that much, see the reference README).
+
+Over 250 lines: ELIC's modules are checked one by one against PyTorch, on one
+session-scoped conversion.
 """
 import json
 import re
@@ -29,7 +32,7 @@ import numpy as np
 import pytest
 
 from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
-from lic_jax import convert, latent
+from lic_jax import conversion, latent
 from lic_jax.entropy import checkerboard, factorized, gaussian
 from lic_jax.models import elic, registry
 from lic_jax.models.elic import ELIC, ELICConfig
@@ -175,7 +178,7 @@ def test_recorded_modules_in_forward(small):
   for path, (inputs, outputs) in sorted(calls.items()):
     if path == "entropy_bottleneck" or path.startswith("gaussian_conditional"):
       continue  # entropy math, not modules; covered by the standalone test and forward.
-    flax_path = convert.flax_path(path)
+    flax_path = conversion.flax_path(path)
     assert flax_path in seen, f"{path} ({'/'.join(flax_path)}) was not called in forward"
     got_in, got_out = seen[flax_path]
     for kind, got, want in [("in", got_in, inputs), ("out", got_out, outputs)]:
@@ -266,7 +269,7 @@ def test_converter_covers_full_size_manifest(small):
       value = np.broadcast_to(np.zeros((), dtype), shape)
     full["module." + entry.get("name_in_compressai>=1.2.5", key)] = value
 
-  arch, config, params, tables = convert.convert_state_dict(full)
+  arch, config, params, tables = conversion.convert_state_dict(full)
   assert arch == "elic"
   assert config == ELICConfig()  # the defaults are the released model's
 
@@ -283,7 +286,7 @@ def test_converter_rejects_partial_checkpoint(small):
   partial = state_dict("elic_small")
   del partial["channel_context.2.fushion.4.bias"]
   partial["local_context.0.extra"] = np.zeros(3, np.float32)
-  with pytest.raises(convert.ConversionError) as error:
-    convert.convert_state_dict(partial)
+  with pytest.raises(conversion.ConversionError) as error:
+    conversion.convert_state_dict(partial)
   assert "channel_context_2/fushion_4/bias" in str(error.value)
   assert "local_context.0.extra" in str(error.value)

@@ -19,8 +19,9 @@ import pytest
 
 import test_balle as zoo
 from conftest import nhwc, state_dict
-from lic_jax import bitstream, convert, latent
+from lic_jax import bitstream, conversion
 from lic_jax.entropy import factorized, raster
+from lic_jax.testing import WaveRecorder, escape_payload_bytes, raster_grid
 
 NAME = "mbt2018_mean"
 AR = "mbt2018"
@@ -47,17 +48,14 @@ def test_full_size_manifests():
   zoo.check_manifest("mbt2018-mean", NAME)
 
 
-@pytest.mark.coder
 def test_string_sizes():
   zoo.check_string_sizes(NAME)
 
 
-@pytest.mark.coder
 def test_symbols_and_indexes():
   zoo.check_symbols(NAME)
 
 
-@pytest.mark.coder
 def test_round_trip():
   zoo.check_round_trip(NAME)
 
@@ -97,34 +95,6 @@ def check_modules_ar(name):
                              ref["forward:entropy_parameters:out0"]),
       "g_s": (stages.synthesis(jnp.round(y)), ref["forward:g_s:out0"]),
   })
-
-
-def raster_grid(flat, height, width):
-  """CompressAI's autoregressive coding order (positions in raster order, all
-  channels of a position together) -> (height, width, M)."""
-  return np.asarray(flat).reshape(height, width, -1)
-
-
-class WaveRecorder(latent.Encode):
-  """Encode that also keeps, per call, the stream name, what the coder was handed
-  (symbols, indexes) and the near-tie distances of each (`test_balle.tie_distances`),
-  for the positions coded; and `bits`, their ideal code length under the
-  distributions the encoder coded them with."""
-
-  def __init__(self, coder, stream_tables):
-    super().__init__(coder, stream_tables)
-    self.calls, self.bits = [], 0.0
-
-  def __call__(self, name, y, dist, positions=latent.ALL):
-    y_hat, _ = super().__call__(name, y, dist, positions)
-    scale_table = self.tables[name].scale_table
-    symbols, indexes, _ = latent.base._encode_parts(y, dist, scale_table, positions)
-    ties = [np.asarray(positions.squeeze(t.transpose(0, 2, 3, 1)))
-            for t in zoo.tie_distances(y, dist, scale_table)]
-    self.calls.append((name, np.asarray(symbols), np.asarray(indexes), *ties))
-    likelihoods = np.asarray(positions.squeeze(dist.likelihood(y_hat)), np.float64)
-    self.bits -= np.sum(np.log2(likelihoods))
-    return y_hat, None
 
 
 def check_symbols_ar(name):
@@ -191,7 +161,7 @@ def check_round_trip_ar(name):
         indexes = (zoo.channel_indexes(symbols) if stream == "z"
                    else ref["compress:y_indexes"])
         theirs = len(ref[f"compress:{stream}_string"])
-        their_payload, our_payload = zoo.escape_payload_bytes(symbols, indexes,
+        their_payload, our_payload = escape_payload_bytes(symbols, indexes,
                                                               zoo.stored(name, prefix))
         expected = theirs - their_payload + our_payload
         print(f"{name} {stream}: {sizes[stream]} bytes, CompressAI {theirs} (expected "
@@ -205,12 +175,12 @@ def check_context_weight_masked_on_load(name):
   sd = dict(state_dict(zoo.ref_name(name)))
   weight = sd["context_prediction.weight"]
   unmasked = weight + (1 - raster.mask(5)) * np.float32(0.5)
-  _, _, params, _ = convert.convert_state_dict({**sd, "context_prediction.weight": unmasked})
-  _, _, expected, _ = convert.convert_state_dict(sd)
+  _, _, params, _ = conversion.convert_state_dict({**sd, "context_prediction.weight": unmasked})
+  _, _, expected, _ = conversion.convert_state_dict(sd)
   np.testing.assert_array_equal(params["context_prediction"]["kernel"],
                                 expected["context_prediction"]["kernel"])
-  with pytest.raises(convert.ConversionError, match="context_prediction.mask"):
-    convert.convert_state_dict({**sd, "context_prediction.mask": np.ones_like(weight)})
+  with pytest.raises(conversion.ConversionError, match="context_prediction.mask"):
+    conversion.convert_state_dict({**sd, "context_prediction.mask": np.ones_like(weight)})
 
 
 def test_mbt2018_detection():
@@ -229,18 +199,15 @@ def test_mbt2018_full_size_manifests():
   zoo.check_manifest("mbt2018", AR)
 
 
-@pytest.mark.coder
 def test_mbt2018_string_sizes():
   """The range coder on CompressAI's raster-order symbols and indexes."""
   zoo.check_string_sizes(AR)
 
 
-@pytest.mark.coder
 def test_mbt2018_symbols_and_indexes():
   check_symbols_ar(AR)
 
 
-@pytest.mark.coder
 def test_mbt2018_round_trip():
   check_round_trip_ar(AR)
 

@@ -33,7 +33,7 @@ class _Subpel(nn.Module):
 
 def _nested(params, module_path):
   """Param subtree of a PyTorch module path below a top-level module."""
-  from lic_jax.convert import flax_path
+  from lic_jax.conversion import flax_path
   tree = params
   for name in flax_path(module_path):
     tree = tree[name]

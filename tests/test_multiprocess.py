@@ -142,7 +142,6 @@ def test_two_processes_finish_with_a_loadable_model(reference):
   assert out.shape == (1, 64, 64, 3) and np.isfinite(out).all()
 
 
-@pytest.mark.coder
 def test_the_two_process_model_compresses(reference):
   import lic_jax
   codec = lic_jax.load_model(str(reference["workdir"] / "final"))

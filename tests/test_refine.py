@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lic_jax
-from lic_jax import checkpoint, image_io, refine
+from lic_jax import image_io, model_dir, refine
 from lic_jax.codec import Codec, pad_image, to_uint8
 
 STEPS = 40
@@ -36,7 +36,6 @@ def rd_cost(image, data, decoded, lmbda):
   return lmbda * 255.0 ** 2 * mse + 8 * len(data) / image[..., 0].size
 
 
-@pytest.mark.coder
 def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
   height, width = crop.shape[:2]
   latents = codec.latents(crop, refine_steps=STEPS)
@@ -65,7 +64,7 @@ def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
 
 
 def test_refining_needs_a_lambda(codec, crop):
-  meta, params, tables = checkpoint.load("default")
+  meta, params, tables = model_dir.load("default")
   unlabelled = Codec(meta["arch"], meta["config"], params, tables, meta["model_hash"])
   assert unlabelled.lmbda is None
   with pytest.raises(ValueError, match="lambda"):

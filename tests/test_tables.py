@@ -116,8 +116,8 @@ def test_default_scale_table_and_its_tables_are_compressais(path):
   float32 linspace and exp), so are the Gaussian CDF tables computed from it: a
   decoder with the stored tables of a converted checkpoint and one that recomputes
   them agree."""
-  from lic_jax import convert
-  sd = convert.load_torch_state_dict(reference_path(path))
+  from lic_jax import conversion
+  sd = conversion.load_torch_state_dict(reference_path(path))
   ours = gaussian.default_scale_table()
   np.testing.assert_array_equal(ours.view(np.int32), sd["gaussian_conditional.scale_table"].view(np.int32))
   computed = tables.gaussian_tables(ours)

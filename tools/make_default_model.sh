@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled default model's two operating points, lic_jax/assets/default-q1
 # and default-q2, and the demo photo, lic_jax/assets/holdout.png (see
-# lic_jax/assets/README.md for the images and licences, TRAINING_LOG.md for the runs).
+# lic_jax/assets/README.md for the images and licences, docs/default_model/TRAINING_LOG.md
+# for the runs).
 #
 #   tools/make_default_model.sh [WORKDIR]      # run from anywhere; needs .venv (make test)
 #
@@ -69,7 +70,7 @@ train --init-from "$WORK/run3/final" \
 # Package: float16 weights, tables from the rounded weights (tools/package_model.py).
 package() { "$PY" "$ROOT/tools/package_model.py" "$1" "$2"; }
 package "$WORK/run4/final" "$WORK/stage4"
-cat "$WORK"/run{,2,3,4}/metrics.jsonl > "$ROOT/lic_jax/assets/default_metrics.jsonl"
+cat "$WORK"/run{,2,3,4}/metrics.jsonl > "$ROOT/docs/default_model/default_metrics.jsonl"
 
 # 5. Fine-tune on 1,257 varied photos at two lambdas (low and high rate), both from
 # stage 4, at once: one process per core, each with single-threaded XLA (5 steps/s in
@@ -90,7 +91,7 @@ finetune 0 0.0067 10 run_q1 & q1=$!
 finetune 1 0.035 11 run_q2 & q2=$!
 wait "$q1"; wait "$q2"
 package "$WORK/run_q1/final" "$ROOT/lic_jax/assets/default-q1"
-cp "$WORK/run_q1/metrics.jsonl" "$ROOT/lic_jax/assets/default-q1_metrics.jsonl"
+cp "$WORK/run_q1/metrics.jsonl" "$ROOT/docs/default_model/default-q1_metrics.jsonl"
 # 6. q2 at lambda 0.035 sat where JPEG is strong (level with it on the held-out
 # photos); 3000 more steps at lambda 0.02 move it to ~0.67 bpp (12 min, 2 threads).
 package "$WORK/run_q2/final" "$WORK/stage5_q2"
@@ -99,6 +100,6 @@ nice -n 10 "$PY" train.py --init-from "$WORK/stage5_q2" --data "$WORK/photos" \
     --aux-lr 1e-3 --lambda 0.02 --log-every 100 --checkpoint-every 1000 --seed 12 \
     --workdir "$WORK/run_q2b"
 package "$WORK/run_q2b/final" "$ROOT/lic_jax/assets/default-q2"
-cat "$WORK"/run_q2{,b}/metrics.jsonl > "$ROOT/lic_jax/assets/default-q2_metrics.jsonl"
+cat "$WORK"/run_q2{,b}/metrics.jsonl > "$ROOT/docs/default_model/default-q2_metrics.jsonl"
 cp "$SKIMAGE_DATA/coffee.png" "$ROOT/lic_jax/assets/holdout.png"
 echo "done: lic_jax/assets/default-q1, default-q2, holdout.png; held-out photos in $WORK/heldout"

@@ -9,9 +9,9 @@ import argparse
 import jax
 import numpy as np
 
-from lic_jax import checkpoint
+from lic_jax import model_dir
 from lic_jax.models import registry
-from lic_jax.training.checkpointing import model_tables
+from lic_jax.latent.tables import model_tables
 
 
 def main(argv=None):
@@ -19,14 +19,14 @@ def main(argv=None):
   parser.add_argument("source", help="model directory (train.py's final/ or best/)")
   parser.add_argument("target", help="model directory to write (replaced if it exists)")
   args = parser.parse_args(argv)
-  meta, params, _ = checkpoint.load(args.source)
+  meta, params, _ = model_dir.load(args.source)
   half = jax.tree_util.tree_map(lambda a: a.astype(np.float16), params)
   model = registry.build(meta["arch"], meta["config"])
   tables = model_tables(model, jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
   extra = {k: v for k, v in meta.items()
            if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
   extra.update(weights_dtype="float16", made_by="tools/make_default_model.sh")
-  saved = checkpoint.save(args.target, meta["arch"], meta["config"], half, tables, extra=extra,
+  saved = model_dir.save(args.target, meta["arch"], meta["config"], half, tables, extra=extra,
                           overwrite=True)
   print(f"{args.target}: {saved['arch']} {saved['num_params']} params, "
         f"hash {saved['model_hash']}")

@@ -16,7 +16,7 @@ stops. --bsds and --imagenet take local clones instead.
 
 --heldout DIR also writes BSDS500's 100 `val` photos there, as PNGs at their own size
 (481x321, checked like the others but not downscaled): the held-out set on which the
-default model is judged (lic_jax/assets/TRAINING_LOG.md); never train on it.
+default model is judged (docs/default_model/TRAINING_LOG.md); never train on it.
 
 Kept: RGB photos (not grayscale: channels that differ by less than 2 levels on
 average), encoded at JPEG quality ~75 or better (judged by the luminance quantization

@@ -1,7 +1,11 @@
-"""tensorflow-compression's range coder behind the `lic_jax.coder` interface.
+"""The range coder format: tensorflow-compression's range coder, with lic_jax's
+escape layout, over either implementation of its ops.
 
-The only module of lic_jax that imports TensorFlow, lazily, on the first symbol
-coded, with its GPUs hidden (JAX owns the accelerator) and its logging silenced.
+Two implementations write and read the same bytes: `numba_ops` (compiled with numba,
+no TensorFlow; the default) and `tfc_ops` (tensorflow-compression's own op). This
+module holds all that they share: the lookup built from a model's CDF tables, the
+escape payloads, the checks of indexes and symbols; an implementation only codes
+(row, bin) pairs, as the op does.
 
 A symbol s coded with table row i becomes the bin v = s - offset[i]. Bins
 0 .. cdf_length[i] - 3 are regular; the last bin is the escape bin, taken by every
@@ -19,54 +23,21 @@ trailing zeros left spins there forever (b"\\x80" with lookup [-16, 0, 32768, 65
 never returns). Here every decode call does a bounded amount of work, whatever
 the bytes.
 """
-import functools
-import os
+import importlib
 
 import numpy as np
 
-from lic_jax.bitstream import BitstreamError
-from lic_jax.coder import INSTALL_HINT, CoderUnavailableError
 from lic_jax.entropy.tables import PRECISION, pmf_to_quantized_cdf
+from lic_jax.errors import BitstreamError, CoderUnavailableError
+
+# The name a stream records for this format (the `coder` field of the container).
+FORMAT = "tfc"
 
 # Escape payload tables, part of the stream format. Length of g: 0..31 bits with
 # probability ~2^-(n+1), which costs about what an Elias-gamma prefix does.
 _LENGTH_CDF = pmf_to_quantized_cdf(np.float32(2.0) ** -np.arange(1, 33, dtype=np.float32))
 _BIT_CDF = np.array([0, 1, 2], np.int32)  # a fair bit, precision 1
 _MAX_LENGTH = len(_LENGTH_CDF) - 2  # 31: g < 2^32 covers every int32 symbol
-
-
-@functools.cache
-def _tf():
-  """(tensorflow, tensorflow_compression_ops), imported on first use.
-
-  Raises `lic_jax.coder.CoderUnavailableError` (saying what to install) where they
-  are not installed or do not import: they are the optional `coder` extra."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  # TF's C++ start-up logs plugin-registration errors (its XLA and jaxlib's both
-  # register CUDA factories) straight to fd 2, past TF_CPP_MIN_LOG_LEVEL: mute it
-  # for the import only.
-  saved_stderr = os.dup(2)
-  with open(os.devnull, "w") as devnull:
-    os.dup2(devnull.fileno(), 2)
-    try:
-      import tensorflow as tf
-      import tensorflow_compression_ops as tfc_ops
-    except ImportError as e:
-      raise CoderUnavailableError(
-          "coding symbols needs the range coder (TensorFlow 2.17 and "
-          f"tensorflow-compression-ops 2.17.0), which does not import ({e}): install it "
-          f"with {INSTALL_HINT} (from a checkout: pip install -e '.[coder]'); it pins "
-          "JAX to 0.5.3 and numpy to 1.26, so use a separate environment from one with "
-          "a newer JAX") from e
-    finally:
-      os.dup2(saved_stderr, 2)
-      os.close(saved_stderr)
-  tf.get_logger().setLevel("ERROR")
-  try:
-    tf.config.set_visible_devices([], "GPU")
-  except RuntimeError:  # TF already initialized its devices elsewhere in the process
-    pass
-  return tf, tfc_ops
 
 
 class _Lookup:
@@ -109,17 +80,16 @@ def _payload_layout(lengths):
 
 
 class Encoder:
-  """Codes symbols into one string over several `encode` calls."""
+  """Codes symbols into one string over several `encode` calls; `ops`: the
+  implementation's module."""
 
-  def __init__(self, tables):
-    tf, ops = _tf()
+  def __init__(self, tables, ops):
     self._lookup = _Lookup(tables)
-    self._handle = ops.create_range_encoder([], tf.constant(self._lookup.flat))
+    self._coder = ops.RangeEncoder(self._lookup.flat)
 
   def _put(self, indexes, values):
-    tf, ops = _tf()
-    self._handle = ops.entropy_encode_index(
-        self._handle, tf.constant(indexes, tf.int32), tf.constant(values, tf.int32))
+    self._coder.encode_index(np.ascontiguousarray(indexes, np.int32),
+                             np.ascontiguousarray(values, np.int32))
 
   def encode(self, symbols, indexes):
     """Appends int symbols (any shape), symbol j coded with table row indexes[j]."""
@@ -151,8 +121,7 @@ class Encoder:
 
   def finish(self):
     """The coded string (bytes). The encoder is spent afterwards."""
-    _, ops = _tf()
-    return bytes(ops.entropy_encode_finalize(self._handle).numpy())
+    return self._coder.finalize()
 
 
 class Decoder:
@@ -163,21 +132,17 @@ class Decoder:
   or in `finish`, and never hangs or crashes.
   """
 
-  def __init__(self, data, tables):
-    tf, ops = _tf()
+  def __init__(self, data, tables, ops):
     self._lookup = _Lookup(tables)
-    self._handle = ops.create_range_decoder(tf.constant(bytes(data)),
-                                            tf.constant(self._lookup.flat))
+    self._error = ops.RangeDecodeError
+    self._coder = ops.RangeDecoder(bytes(data), self._lookup.flat)
 
   def _get(self, indexes):
-    tf, ops = _tf()
     try:
-      self._handle, values = ops.entropy_decode_index(
-          self._handle, tf.constant(indexes, tf.int32),
-          tf.constant([len(indexes)], tf.int32), tf.int32)
-    except tf.errors.OpError as e:
-      raise BitstreamError(f"range decoder failed: {e.message}") from e
-    return values.numpy().astype(np.int64)
+      values = self._coder.decode_index(np.ascontiguousarray(indexes, np.int32))
+    except self._error as e:
+      raise BitstreamError(f"range decoder failed: {e}") from e
+    return np.asarray(values).astype(np.int64)
 
   def decode(self, indexes):
     """int32 symbols with the shape of `indexes`, symbol j from table row indexes[j]."""
@@ -209,36 +174,52 @@ class Decoder:
     bytes, but not truncation (zeros are implied past the end, and decode
     "consistently"): the container's CRC catches that.
     """
-    _, ops = _tf()
-    if not bool(ops.entropy_decode_finalize(self._handle).numpy()):
+    if not self._coder.finalize():
       raise BitstreamError("corrupt or truncated stream: the range decoder did not end "
                            "where the coded symbols did")
 
 
 class RangeCoder:
-  """The `lic_jax.coder.Coder` of this module."""
-  name = "tfc"
+  """A `lic_jax.coder.Coder`: this format, written and read by the implementation
+  `name`, whose ops are the module lic_jax.coder.<module> (imported when the first
+  encoder or decoder is made)."""
+  format = FORMAT
+
+  def __init__(self, name, module, requirement):
+    self.name, self._module, self._requirement = name, module, requirement
+
+  def ops(self):
+    """The implementation's module; CoderUnavailableError if it does not import."""
+    try:
+      return importlib.import_module(f"lic_jax.coder.{self._module}")
+    except ImportError as e:
+      raise CoderUnavailableError(
+          f"the {self.name!r} coder needs {self._requirement}, which does not import "
+          f"({e}); install lic_jax's dependencies again (pip install -e .)") from e
 
   def encoder(self, tables):
-    return Encoder(tables)
+    return Encoder(tables, self.ops())
 
   def decoder(self, data, tables):
-    return Decoder(data, tables)
+    return Decoder(data, tables, self.ops())
 
 
-RANGE_CODER = RangeCoder()
-
-
-def encode(symbols, indexes, tables):
-  """Symbols (any shape, int) coded with rows `indexes` (same size) -> bytes."""
-  encoder = Encoder(tables)
+def encode(symbols, indexes, tables, coder=None):
+  """Symbols (any shape, int) coded with rows `indexes` (same size) -> bytes, by the
+  implementation `coder` (a `RangeCoder`; default: the fastest installed)."""
+  encoder = _default(coder).encoder(tables)
   encoder.encode(symbols, indexes)
   return encoder.finish()
 
 
-def decode(data, indexes, tables):
+def decode(data, indexes, tables, coder=None):
   """Inverse of `encode`: int32 symbols shaped like `indexes`; checks the stream end."""
-  decoder = Decoder(data, tables)
+  decoder = _default(coder).decoder(data, tables)
   symbols = decoder.decode(indexes)
   decoder.finish()
   return symbols
+
+
+def _default(coder):
+  from lic_jax.coder import get
+  return get() if coder is None else coder

@@ -12,5 +12,6 @@ plots     RD figures with the published Kodak curves
 anchors   the published curves (MLIC++, ELIC, CompressAI's zoo), with their sources
 
 The command line is eval.py at the repository root (`python eval.py --kodak ...`).
-Heavy imports (JAX models, matplotlib, tqdm) happen inside the functions that need them.
+Heavy imports (JAX models, matplotlib, tqdm) happen inside the functions that need them;
+matplotlib (eval.py --plot) and tqdm (progress bars) are extras (`lic_jax.extras`).
 """

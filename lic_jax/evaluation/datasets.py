@@ -19,6 +19,7 @@ import urllib.request
 from PIL import Image
 
 from lic_jax import image_io
+from lic_jax.extras import progress_bar
 
 KODAK_NAMES = tuple(f"kodim{i:02d}.png" for i in range(1, 25))
 KODAK_SIZES = ((768, 512), (512, 768))  # (width, height) as Pillow reports them
@@ -118,7 +119,6 @@ def download_kodak(folder=None, timeout=30.0, base_url=None, progress=True):
   valid are kept. Each file is written atomically, so an interrupted download
   leaves no partial image. Raises DatasetError when offline, saying where to
   put the files by hand."""
-  from tqdm import tqdm
   folder = folder or kodak_candidates()[0]
   base_url = base_url or os.environ.get(URL_ENV) or KODAK_URL
   base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -130,7 +130,7 @@ def download_kodak(folder=None, timeout=30.0, base_url=None, progress=True):
       _check_kodak_image(path, path)
     except DatasetError:
       todo.append(name)
-  for name in tqdm(todo, desc="downloading Kodak", unit="img", disable=not progress or not todo):
+  for name in progress_bar(todo, progress and todo, desc="downloading Kodak", unit="img"):
     url = base_url + name
     try:
       data = _fetch(url, timeout)

@@ -41,9 +41,10 @@ import time
 import jax
 import numpy as np
 
-from lic_jax import bitstream, checkpoint, image_io, metrics
+from lic_jax import bitstream, image_io, metrics, model_dir
 from lic_jax.codec import pad_image, to_uint8
 from lic_jax.evaluation import classic
+from lic_jax.extras import progress_bar
 
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
 AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
@@ -54,17 +55,17 @@ AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
 _cached = {}  # the last loaded codec: {(real path, model hash): Codec}
 
 
-def load_codec(path):
-  """lic_jax.load_model(path), reusing the codec loaded last if it is the same
-  model (same folder and weights hash): its compiled stages are kept, so calling
-  eval twice in one process does not compile twice. Only one is kept, so a run
-  over many full-size models holds one at a time."""
+def load_codec(path, coder=None):
+  """lic_jax.load_model(path, coder), reusing the codec loaded last if it is the same
+  model (same folder and weights hash) and coder: its compiled stages are kept, so
+  calling eval twice in one process does not compile twice. Only one is kept, so a
+  run over many full-size models holds one at a time."""
   import lic_jax
-  meta = checkpoint.read_meta(path)
-  key = (os.path.realpath(path), meta.get("model_hash"))
+  meta = model_dir.read_meta(path)
+  key = (os.path.realpath(path), meta.get("model_hash"), coder)
   if key not in _cached:
     _cached.clear()
-    _cached[key] = lic_jax.load_model(path)
+    _cached[key] = lic_jax.load_model(path, coder)
   return _cached[key]
 
 
@@ -168,15 +169,14 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   coder's name, coded mode), `compile_time`, `images` (one row per image) and
   `averages` (the RD point).
   """
-  from tqdm import tqdm
   if estimate and (refine_steps or compare_classic):
     raise ValueError("latent refinement and the classic codecs need coded mode")
   run = (lambda image: _estimate_image(codec, image)) if estimate else (
       lambda image: _code_image(codec, image, check, refine_steps, lmbda))
   seen_shapes, compile_s, rows = set(), 0.0, []
   label = name or codec.arch + (f"+refine{refine_steps}" if refine_steps else "")
-  for path in tqdm(paths, desc=f"{label} ({'estimate' if estimate else 'coded'})",
-                   unit="img", disable=not progress, leave=False):
+  for path in progress_bar(paths, progress, unit="img", leave=False,
+                           desc=f"{label} ({'estimate' if estimate else 'coded'})"):
     image, notes = image_io.read_image(path)
     h, w = image.shape[:2]
     shape = padded_shape(h, w, codec.pad_multiple)

@@ -11,11 +11,14 @@
 MLIC++ and ELIC are Hyperprior(ChannelGroups(Checkerboard)); bmshj2018-hyperprior
 is Hyperprior(GaussianConditional), mbt2018 and cheng2020
 Hyperprior(RasterAutoregressive); bmshj2018-factorized is FactorizedPrior over y.
-Each codec computes its parameters once and hands them to a mode (`base`): the
-likelihoods of training and evaluation, or the coder's encode and decode.
+Each codec computes its parameters once and hands them to a mode: the likelihoods
+of training and evaluation (`base`), or the coder's encode and decode (`coding`).
+`tables`: each stream's CDF tables, from the latent codecs and the weights.
 """
-from lic_jax.latent.base import (ALL, ANCHOR, NONANCHOR, Decode, Encode, Factorized, Gaussian,
-                                 LatentCodec, Likelihoods, Positions, StreamTables)
+from lic_jax.latent.base import (ALL, ANCHOR, NONANCHOR, Factorized, Gaussian, LatentCodec,
+                                 Likelihoods, Positions)
+from lic_jax.latent.coding import Decode, Encode
+from lic_jax.latent.tables import StreamTables
 from lic_jax.latent.autoregressive import RasterAutoregressive
 from lic_jax.latent.channel_groups import ChannelGroups
 from lic_jax.latent.checkerboard import Checkerboard

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lic_jax.entropy import raster
-from lic_jax.latent.base import (Gaussian, LatentCodec, Likelihoods, Positions,
-                                 gaussian_stream_tables, is_shape)
+from lic_jax.latent.base import Gaussian, LatentCodec, Likelihoods, Positions, is_shape
+from lic_jax.latent.tables import gaussian_stream_tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +88,10 @@ def _scatter(y_hat, rows, cols, wave_hat):
   return y_hat.at[:, rows, cols].set(wave_hat[:, :, 0], mode="drop")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1024)
 def _first(count, size):
   """The Positions of a wave: the first `count` of its `size` slots (cached, so that
-  the jitted coding functions see the same static argument every time)."""
+  the jitted coding functions see the same static argument every time; one evicted
+  costs a compilation, not a wrong result)."""
   return Positions(f"first {count} of {size}", squeeze=lambda a: a[:, :count],
                    unsqueeze=lambda a: jnp.pad(a, ((0, 0), (0, size - count), (0, 0), (0, 0))))

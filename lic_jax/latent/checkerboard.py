@@ -7,7 +7,8 @@ import dataclasses
 import jax.numpy as jnp
 
 from lic_jax.entropy import checkerboard
-from lic_jax.latent.base import ANCHOR, NONANCHOR, Gaussian, LatentCodec, gaussian_stream_tables
+from lic_jax.latent.base import ANCHOR, NONANCHOR, Gaussian, LatentCodec
+from lic_jax.latent.tables import gaussian_stream_tables
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@
 import dataclasses
 
 from lic_jax.entropy import tables
-from lic_jax.latent.base import ALL, Factorized, LatentCodec, StreamTables
+from lic_jax.latent.base import ALL, Factorized, LatentCodec
+from lic_jax.latent.tables import StreamTables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,3 +22,6 @@ class FactorizedPrior(LatentCodec):
 
   def tables(self, params):
     return {self.name: StreamTables(tables.factorized_tables(params[self.module]))}
+
+  def factorized_modules(self):
+    return (self.module,)

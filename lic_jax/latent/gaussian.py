@@ -5,7 +5,8 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from lic_jax.latent.base import ALL, Gaussian, LatentCodec, gaussian_stream_tables
+from lic_jax.latent.base import ALL, Gaussian, LatentCodec
+from lic_jax.latent.tables import gaussian_stream_tables
 
 
 @dataclasses.dataclass(frozen=True)

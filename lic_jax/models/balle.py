@@ -10,7 +10,7 @@ Gaussian whose scales are h_s(z_hat).
 
 The transforms are lists assigned in `setup`, with the activations in place, so that
 item k is `<transform>.k` of the PyTorch nn.Sequential and Flax names its params
-`<transform>_k` (`g_a.1.gamma` -> `g_a_1/gamma`), the rule of `lic_jax.convert`.
+`<transform>_k` (`g_a.1.gamma` -> `g_a_1/gamma`), the rule of `lic_jax.conversion`.
 `lic_jax.models.minnen` builds on the same pieces.
 """
 import dataclasses

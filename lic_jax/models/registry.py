@@ -39,7 +39,7 @@ class Converter:
   rename: source key -> lic_jax key (e.g. another release's module names), or None.
   constants: (key, config) -> the value a constant buffer must hold, or None if the
     key is not such a buffer (checked, not converted); the common ones (GDN
-    pedestals, bounds, the bottleneck's target) are known to lic_jax.convert.
+    pedestals, bounds, the bottleneck's target) are known to lic_jax.conversion.
   tables: state-dict key -> CDF-table name in the model directory.
   prepare: state dict -> the state dict to convert (after renames), for values that
     need more than a layout change (e.g. masking a masked conv's weight), or None.

@@ -2,7 +2,10 @@
 
 Sub-module names follow the PyTorch state-dict names of the released models, with
 `.k` written `_k` (`analysis_transform.0.conv1` -> `analysis_transform_0/conv1`),
-so that `lic_jax.convert` can map a checkpoint key to a parameter by rule.
+so that `lic_jax.conversion` can map a checkpoint key to a parameter by rule.
+
+Over 250 lines: the small building blocks of every model family live together, so
+that a new model finds them in one file.
 """
 import functools
 from typing import Callable

@@ -10,8 +10,8 @@ import os
 import jax
 import numpy as np
 
-from lic_jax import checkpoint
-from lic_jax.latent import base as latent_base
+from lic_jax import model_dir
+from lic_jax.latent import tables as latent_tables
 from lic_jax.training import sharding
 
 CHECKPOINT_DIR, BEST_DIR, FINAL_DIR = "checkpoints", "best", "final"
@@ -67,15 +67,9 @@ def data_position(meta):
   return positions[jax.process_index()], None
 
 
-def model_tables(model, params):
-  """The CDF tables of a model directory, from the model's latent codec and the
-  weights (compressai's update()): one set per stream the model codes."""
-  return latent_base.to_arrays(model.latent_codec.tables(params))
-
-
 def write_model_dir(directory, arch, model, params, extra):
   """A model directory for `lic_jax.load_model` (process 0 only); `model` is the
   Flax module, whose config is stored."""
   params = sharding.host_copy(params)
-  checkpoint.save(directory, arch, model.config, params, model_tables(model, params),
-                  extra=extra, overwrite=True)
+  tables = latent_tables.model_tables(model, params)
+  model_dir.save(directory, arch, model.config, params, tables, extra=extra, overwrite=True)

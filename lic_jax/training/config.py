@@ -8,7 +8,7 @@ directory, whose arch, config and weights are used.
 import dataclasses
 import json
 
-from lic_jax import checkpoint
+from lic_jax import model_dir
 from lic_jax.models import registry
 
 DEFAULT_ARCH = "mlicpp"
@@ -68,8 +68,8 @@ def resolve_model(config):
   """
   if config.init_from:
     try:
-      meta, params, _ = checkpoint.load(config.init_from)
-    except checkpoint.ModelDirError as e:
+      meta, params, _ = model_dir.load(config.init_from)
+    except model_dir.ModelDirError as e:
       raise TrainingError(f"--init-from: {e}") from None
     if config.arch and config.arch != meta["arch"]:
       raise TrainingError(f"--arch {config.arch} does not match the --init-from model, "

@@ -6,6 +6,9 @@ checkpoints, and the final model directory. A workdir holds:
 
   checkpoints/<step>/  best/  final/   see `checkpointing`
   metrics.jsonl  tensorboard/  train_config.json
+
+Over 250 lines: the loop and what only it does (resume, preemption, primary-only
+writes, the final model directory) read best in one place, top to bottom.
 """
 import json
 import math

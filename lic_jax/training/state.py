@@ -2,11 +2,16 @@
 
 The original trains with two Adam optimizers over disjoint parameter sets:
 
-  main: every parameter except the entropy bottleneck's `quantiles`, driven by the RD
+  main: every parameter except the entropy bottlenecks' `quantiles`, driven by the RD
         loss, LR 1e-4 with MultiStepLR (gamma 0.1), gradients clipped to a global norm
         (`clip_grad_norm_` over all parameters, skipped when the max norm is 0);
   aux:  only the `quantiles`, driven by the aux loss (which stops gradients into the
         density), LR 1e-3, no schedule, no clipping.
+
+The entropy bottlenecks are the model attributes of the factorized priors in its
+latent codec tree (`LatentCodec.factorized_modules`: "entropy_bottleneck" in every
+model here, but a model may name its priors and have several); the functions below
+take their names as `bottlenecks`.
 
 The RD loss does reach `quantiles` (z_hat = round(z - median) + median), but with a
 straight-through round its gradient there is -g + g = 0 (exactly 0.0 here too, checked
@@ -25,6 +30,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+
+from lic_jax.entropy import factorized
 
 MAIN, AUX = "main", "aux"
 GAMMA = 0.1  # The original's MultiStepLR decay factor.
@@ -56,11 +63,12 @@ class OptimizerConfig:
   aux_lr: float = 1e-3
 
 
-def param_labels(params):
-  """AUX for the entropy bottleneck's quantiles, MAIN for every other leaf."""
+def param_labels(params, bottlenecks):
+  """AUX for the quantiles of the entropy bottlenecks, MAIN for every other leaf."""
+  aux_paths = [[name, "quantiles"] for name in bottlenecks]
+
   def label(path, _):
-    names = [getattr(k, "key", None) for k in path]
-    return AUX if names[-1] == "quantiles" and "entropy_bottleneck" in names else MAIN
+    return AUX if [getattr(k, "key", None) for k in path] in aux_paths else MAIN
   return jax.tree_util.tree_map_with_path(label, params)
 
 
@@ -70,9 +78,9 @@ def learning_rate(config):
       config.lr, {int(m): GAMMA for m in sorted(config.milestones)})
 
 
-def optimizers(config, params):
+def optimizers(config, params, bottlenecks):
   """(main, aux) optax transforms: main over the whole param tree (the quantiles'
-  updates zeroed), aux over the quantiles array (`quantiles(params)`)."""
+  updates zeroed), aux over the quantiles (`quantiles(params, bottlenecks)`)."""
   main = optax.adam(learning_rate(config))
   if config.clip_norm > 0:
     # Inside the MAIN branch: the norm is over main gradients only (see module doc).
@@ -81,25 +89,32 @@ def optimizers(config, params):
   # math, but a few large fused ops instead of thousands of tiny ones, which cut the
   # step's XLA compile time on CPU by more than half and launches fewer kernels.
   main = optax.flatten(main)
-  main_tx = optax.multi_transform({MAIN: main, AUX: optax.set_to_zero()}, param_labels(params))
+  main_tx = optax.multi_transform({MAIN: main, AUX: optax.set_to_zero()},
+                                 param_labels(params, bottlenecks))
   return main_tx, optax.adam(config.aux_lr)
 
 
-def quantiles(params):
-  """The entropy bottleneck's quantiles (N, 1, 3), the aux optimizer's parameter."""
-  return params["entropy_bottleneck"]["quantiles"]
+def quantiles(params, bottlenecks):
+  """{bottleneck: its quantiles (N, 1, 3)}, the aux optimizer's parameters."""
+  return {name: params[name]["quantiles"] for name in bottlenecks}
 
 
-def with_quantiles(params, value):
-  """`params` with the quantiles replaced (a shallow copy)."""
-  bottleneck = dict(params["entropy_bottleneck"], quantiles=value)
-  return {**params, "entropy_bottleneck": bottleneck}
+def with_quantiles(params, values):
+  """`params` with the quantiles of each bottleneck in `values` replaced (a shallow
+  copy)."""
+  return {**params, **{name: dict(params[name], quantiles=q) for name, q in values.items()}}
 
 
-def create(params, main_tx, aux_tx, rng):
+def aux_loss(params, bottlenecks):
+  """The sum of the bottlenecks' aux losses (`factorized.aux_loss`)."""
+  return sum(factorized.aux_loss(params[name]) for name in bottlenecks)
+
+
+def create(params, main_tx, aux_tx, rng, bottlenecks):
   """A fresh state at step 0 for `params` (a param tree without the 'params' key)."""
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=main_tx.init(params), aux_opt_state=aux_tx.init(quantiles(params)),
+                    opt_state=main_tx.init(params),
+                    aux_opt_state=aux_tx.init(quantiles(params, bottlenecks)),
                     rng=jnp.asarray(rng, jnp.uint32))
 
 

@@ -7,6 +7,7 @@ the aux loss at the updated density and an Adam update of the entropy bottleneck
 quantiles. Steps are compiled once ahead of time for a (global batch, patch) shape,
 sharded over a Mesh of all devices (batch split, state replicated), the state donated.
 """
+import collections
 import json
 import time
 
@@ -17,7 +18,6 @@ import numpy as np
 import optax
 
 from lic_jax import losses
-from lic_jax.entropy import factorized
 from lic_jax.models import registry
 from lic_jax.training import config as config_lib
 from lic_jax.training import sharding, validation
@@ -73,10 +73,10 @@ def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
     params = optax.apply_updates(state.params, updates)
     # As the original: the aux loss is taken after the main step, at the new density
     # (aux_loss stops gradients into the density, so only the quantiles get one).
-    # Every model has a factorized prior named entropy_bottleneck (z's, or y's alone).
-    quantiles = state_lib.quantiles(params)
-    aux, aux_grad = jax.value_and_grad(lambda q: factorized.aux_loss(
-        state_lib.with_quantiles(params, q)["entropy_bottleneck"]))(quantiles)
+    bottlenecks = model.latent_codec.factorized_modules()
+    quantiles = state_lib.quantiles(params, bottlenecks)
+    aux, aux_grad = jax.value_and_grad(lambda q: state_lib.aux_loss(
+        state_lib.with_quantiles(params, q), bottlenecks))(quantiles)
     aux_update, aux_opt_state = aux_tx.update(aux_grad, state.aux_opt_state, quantiles)
     params = state_lib.with_quantiles(params, optax.apply_updates(quantiles, aux_update))
     grad_norm = jnp.linalg.norm(jax.flatten_util.ravel_pytree(grads)[0])
@@ -101,8 +101,10 @@ def compile_step(fn, args, in_shardings, out_shardings, donate, name, say):
 
 
 # Compiled steps of this process by everything their program depends on, so that a
-# second run with the same settings (a resume in a notebook, the tests) reuses them.
-_COMPILED = {}
+# second run with the same settings (a resume in a notebook, the tests) reuses them;
+# the newest few only, as each holds a compiled program.
+_COMPILED = collections.OrderedDict()
+_COMPILED_KEEP = 4
 
 
 class Trainer:
@@ -134,8 +136,10 @@ class Trainer:
       params = init_params(self.model, mesh, config.seed, loaded)
     else:
       params = sharding.replicate(params, mesh)
-    self.main_tx, self.aux_tx = state_lib.optimizers(self.opt_config, params)
-    create = jax.jit(lambda p, key: state_lib.create(p, self.main_tx, self.aux_tx, key),
+    bottlenecks = self.model.latent_codec.factorized_modules()
+    self.main_tx, self.aux_tx = state_lib.optimizers(self.opt_config, params, bottlenecks)
+    create = jax.jit(lambda p, key: state_lib.create(p, self.main_tx, self.aux_tx, key,
+                                                     bottlenecks),
                      out_shardings=self.replicated)
     key = jax.random.PRNGKey(config.seed + 1)
     self.state = jax.eval_shape(create, params, key) if abstract else create(params, key)
@@ -156,11 +160,14 @@ class Trainer:
     if key in _COMPILED:
       self.say(f"reusing the compiled {name}")
       self.compile_seconds[name] = 0.0
+      _COMPILED.move_to_end(key)
       return _COMPILED[key]
     compiled, self.compile_seconds[name] = compile_step(
         make(), args, (self.replicated, self.batch_sharding), out_shardings, donate,
         name.replace("_", " "), self.say)
     _COMPILED[key] = compiled
+    while len(_COMPILED) > _COMPILED_KEEP:
+      _COMPILED.popitem(last=False)
     return compiled
 
   def compile_train(self):

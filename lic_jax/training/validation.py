@@ -4,8 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lic_jax import losses, metrics
-from lic_jax.entropy import factorized
-from lic_jax.training import sharding
+from lic_jax.training import sharding, state
 
 
 def make_eval_step(model, lmbda, metric):
@@ -18,7 +17,7 @@ def make_eval_step(model, lmbda, metric):
     terms = losses.per_image_terms(out, x, lmbda, metric)
     x8 = jnp.round(jnp.clip(out["x_hat"], 0.0, 1.0) * 255.0) / 255.0
     terms["psnr"] = metrics.psnr(jnp.mean(jnp.square(x8 - x), axis=(1, 2, 3)))
-    return terms, factorized.aux_loss(params["entropy_bottleneck"])
+    return terms, state.aux_loss(params, model.latent_codec.factorized_modules())
 
   return eval_step
 

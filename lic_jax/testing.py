@@ -1,0 +1,94 @@
+"""Checking lic_jax's coding against CompressAI's recorded coding: what the parity
+tests (tests/) and the held-back comparisons (bench/) share.
+
+CompressAI records, per stream, the symbols and CDF indexes it coded and its string
+sizes; lic_jax's encoder is compared with them through Encode modes that keep what
+they hand the coder (`RecordingEncode`, `WaveRecorder` for the autoregressive
+models' wavefronts), with near-ties told apart (`tie_distances`: float32 results a
+hair from a rounding or table boundary may fall either way on another machine), and
+with the two coders' different escape payloads accounted for (`escape_payload_bytes`).
+"""
+import jax.numpy as jnp
+import numpy as np
+
+from lic_jax.latent import coding
+from lic_jax.latent.base import ALL
+
+
+class RecordingEncode(coding.Encode):
+  """Encode that keeps, per stream, the latent, its distribution and what the coder
+  was handed (symbols, indexes)."""
+
+  def __init__(self, coder, stream_tables):
+    super().__init__(coder, stream_tables)
+    self.calls = {}
+
+  def __call__(self, name, y, dist, positions=ALL):
+    y_hat, _ = super().__call__(name, y, dist, positions)
+    table = self.tables[name]
+    symbols, indexes, _ = coding._encode_parts(y, dist, table.scale_table, positions)
+    self.calls[name] = (y, dist, np.asarray(symbols), np.asarray(indexes))
+    return y_hat, None
+
+
+class WaveRecorder(coding.Encode):
+  """Encode that also keeps, per call, the stream name, what the coder was handed
+  (symbols, indexes) and the near-tie distances of each (`tie_distances`),
+  for the positions coded; and `bits`, their ideal code length under the
+  distributions the encoder coded them with."""
+
+  def __init__(self, coder, stream_tables):
+    super().__init__(coder, stream_tables)
+    self.calls, self.bits = [], 0.0
+
+  def __call__(self, name, y, dist, positions=ALL):
+    y_hat, _ = super().__call__(name, y, dist, positions)
+    scale_table = self.tables[name].scale_table
+    symbols, indexes, _ = coding._encode_parts(y, dist, scale_table, positions)
+    ties = [np.asarray(positions.squeeze(t.transpose(0, 2, 3, 1)))
+            for t in tie_distances(y, dist, scale_table)]
+    self.calls.append((name, np.asarray(symbols), np.asarray(indexes), *ties))
+    likelihoods = np.asarray(positions.squeeze(dist.likelihood(y_hat)), np.float64)
+    self.bits -= np.sum(np.log2(likelihoods))
+    return y_hat, None
+
+
+def tie_distances(y, dist, scale_table):
+  """(distance of y - center to a half-integer, relative distance of the scale to a
+  scale-table entry, or inf for factorized streams), NCHW."""
+  residual = np.asarray(y - jnp.broadcast_to(dist.center(), y.shape), np.float64)
+  symbol_tie = np.abs(np.abs(residual - np.round(residual)) - 0.5)
+  if scale_table is None:
+    return symbol_tie.transpose(0, 3, 1, 2), np.full(symbol_tie.shape, np.inf)
+  scales = np.maximum(np.asarray(dist.scales, np.float64), scale_table[0])
+  table = np.asarray(scale_table, np.float64)
+  scale_tie = np.min(np.abs(scales[..., None] / table - 1), axis=-1)
+  return symbol_tie.transpose(0, 3, 1, 2), scale_tie.transpose(0, 3, 1, 2)
+
+
+def raster_grid(flat, height, width):
+  """CompressAI's autoregressive coding order (positions in raster order, all
+  channels of a position together) -> (height, width, M)."""
+  return np.asarray(flat).reshape(height, width, -1)
+
+
+def escape_payload_bytes(symbols, indexes, table):
+  """(CompressAI's, lic_jax's) bytes for the values of escaped symbols, which the
+  two coders write differently after the escape bin (which both code alike).
+
+  CompressAI (rans_interface.cpp): raw = -2v - 1 (v < 0) or 2(v - escape bin), in
+  n 4-bit bypass chunks, n itself in 4-bit chunks (15 = "and more"). lic_jax
+  (`lic_jax.coder.escapes`): the bit length n of g with probability ~2^-(n+1),
+  its n bits below the leading one, and a sign bit: about 2n + 2 bits.
+  """
+  indexes = np.asarray(indexes).ravel()
+  values = np.asarray(symbols, np.int64).ravel() - table.offset[indexes]
+  escape = table.cdf_length[indexes] - 2
+  escaped = (values < 0) | (values >= escape)
+  v, e = values[escaped], escape[escaped]
+  raw = np.where(v < 0, -2 * v - 1, 2 * (v - e))
+  chunks = np.array([next(n for n in range(17) if r >> (4 * n) == 0) for r in raw], np.int64)
+  theirs = np.sum(4 * (chunks // 15 + 1 + chunks))
+  g = np.where(v < 0, -v, v - e + 1)
+  bit_length = np.frexp(g.astype(np.float64))[1].astype(np.int64) - 1
+  return theirs / 8, np.sum(2 * bit_length + 2) / 8
