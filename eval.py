@@ -63,6 +63,9 @@ def parse_args(argv):
                       help="entropy coder implementation; all write the same streams "
                       f"(installed here: {', '.join(coder.available()) or 'none'}; "
                       "default: the first)")
+  parser.add_argument("--progressive", action="store_true",
+                      help="also decode each stream group by group (models with channel "
+                      "groups): bpp, PSNR and MS-SSIM of the file cut after each group")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
   parser.add_argument("--anchor", choices=anchors.NAMES, default="mlicpp",
@@ -82,6 +85,8 @@ def parse_args(argv):
     parser.error("--refine must be >= 0")
   if args.estimate and args.classic:
     parser.error("--classic compares file sizes: it needs coded mode, not --estimate")
+  if args.estimate and args.progressive:
+    parser.error("--progressive decodes parts of streams: it needs coded mode, not --estimate")
   if args.estimate and args.refine:
     parser.error("--refine is an encoder option: it needs coded mode, not --estimate")
   return args
@@ -156,7 +161,8 @@ def run(args):
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
         save_dir=save_dir, progress=not args.no_progress, name=name, model=model,
-        refine_steps=args.refine, lmbda=args.lmbda, compare_classic=args.classic))
+        refine_steps=args.refine, lmbda=args.lmbda, compare_classic=args.classic,
+        progressive_curve=args.progressive))
   kodak = dataset["name"] == "kodak" and args.kodak is not None
   bd = report.bd_rates(report.curves(models), args.anchor, comparable=kodak,
                        reason="the anchors are Kodak results; BD-rate is given with --kodak only")
@@ -176,6 +182,7 @@ def run(args):
                                      for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
               for c in report.curves(models)]
     points += report.classic_curves(report.curves(models))
+    points += report.progressive_curves(models)
     plots.plot_rd(points, anchors.load_all(), args.plot, title)
     print(f"written: {args.plot}")
   if any(m["averages"]["roundtrip"] is False for m in models):

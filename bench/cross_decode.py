@@ -83,9 +83,9 @@ def encode(out, count):
 
 def decode(out, count):
   import numpy as np
-  from lic_jax import bitstream, codec as codec_lib
+  from lic_jax import bitstream, stages
   if os.environ.get("CROSS_DECODE_THUNK_ONLY"):
-    codec_lib.TRANSFORM_OPTIONS.clear()  # The transforms too on the default runtime.
+    stages.TRANSFORM_OPTIONS.clear()  # The transforms too on the default runtime.
   counts = {}
   for name, fixture in MODELS.items():
     codec = load(fixture)

@@ -1,7 +1,8 @@
 """Command line: compress, decompress, inspect; and the quick-start demo.
 
     python -m lic_jax compress   --model DIR [--refine STEPS] in.png out.lic
-    python -m lic_jax decompress --model DIR out.lic rec.png
+    python -m lic_jax decompress --model DIR [--groups K | --max-bytes N] out.lic rec.png
+    python -m lic_jax preview    --model DIR [--groups K] [--scale S] out.lic small.png
     python -m lic_jax info out.lic
     python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR] [--refine STEPS]
 
@@ -38,7 +39,7 @@ def _decoder(model, data):
   from lic_jax import bitstream, model_dir
   points = model_dir.curve(model)
   if len(points) > 1:
-    written_by = bitstream.info(data)["model_hash"]
+    written_by = bitstream.info(data, prefix=True)["model_hash"]
     for point in points:
       if model_dir.read_meta(point)["model_hash"] == written_by:
         return point
@@ -46,20 +47,46 @@ def _decoder(model, data):
 
 
 def _decompress(args):
+  import warnings
   import lic_jax
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
   model = lic_jax.load_model(_decoder(args.model, data), args.coder)
-  image = model.decompress(data, max_pixels=args.max_pixels)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+      image = model.decompress(data, max_pixels=args.max_pixels, groups=args.groups,
+                               max_bytes=args.max_bytes, complete=args.complete)
+    except ValueError as e:  # a part of a stream, of a model without channel groups
+      raise UsageError(str(e)) from None
+  for warning in caught:
+    print(f"warning: {warning.message}", file=sys.stderr)
   image_io.write_png(args.output, image)
   print(f"{args.output}: {image.shape[1]}x{image.shape[0]}")
+
+
+def _preview(args):
+  import time
+  import lic_jax
+  from lic_jax import image_io
+  with open(args.input, "rb") as f:
+    data = f.read()
+  model = lic_jax.load_model(_decoder(args.model, data), args.coder)
+  start = time.perf_counter()
+  try:
+    image = model.preview(data, groups=args.groups, scale=args.scale)
+  except ValueError as e:
+    raise UsageError(str(e)) from None
+  seconds = time.perf_counter() - start
+  image_io.write_png(args.output, image)
+  print(f"{args.output}: {image.shape[1]}x{image.shape[0]} preview ({seconds:.2f} s)")
 
 
 def _info(args):
   from lic_jax import bitstream, coder
   with open(args.input, "rb") as f:
-    info = bitstream.info(f.read())
+    info = bitstream.info(f.read(), prefix=True)
   readers = coder.available() if info["coder"] in coder.formats() else []
   info["readable_here_by"] = ", ".join(readers) or "none (install a coder of its format)"
   for key, value in info.items():
@@ -91,6 +118,14 @@ def _add_coder(parser):
                       "default: the first)")
 
 
+def _stream_to_png(parser, run):
+  """The arguments a command that decodes a stream to a PNG ends with."""
+  _add_coder(parser)
+  parser.add_argument("input")
+  parser.add_argument("output", help="PNG to write")
+  parser.set_defaults(run=run)
+
+
 def main(argv=None):
   from lic_jax.bitstream import MAX_PIXELS
   parser = argparse.ArgumentParser(prog="python -m lic_jax", description=__doc__.split("\n\n")[0])
@@ -112,10 +147,25 @@ def main(argv=None):
                  "(\"default\": whichever bundled point wrote it)")
   p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                  help=f"refuse streams of larger images (default: {MAX_PIXELS})")
-  _add_coder(p)
-  p.add_argument("input")
-  p.add_argument("output", help="PNG to write")
-  p.set_defaults(run=_decompress)
+  part = p.add_mutually_exclusive_group()
+  part.add_argument("--groups", type=_steps, metavar="K",
+                    help="decode the first K channel groups only (models with channel "
+                    "groups); the rest is what the entropy model predicts")
+  part.add_argument("--max-bytes", type=_steps, metavar="N",
+                    help="decode the groups that the first N bytes of the file hold")
+  part.add_argument("--complete", action="store_true",
+                    help="refuse a file cut short (default: decode the groups it holds, "
+                    "with a warning)")
+  _stream_to_png(p, _decompress)
+  p = commands.add_parser("preview", help="a quick, coarse picture from a stream's first "
+                          "groups, at a lower resolution (models with channel groups)")
+  p.add_argument("--model", required=True, help="the model directory that wrote the stream")
+  p.add_argument("--groups", type=_steps, default=1, metavar="K",
+                 help="channel groups to decode (default 1); the others are predicted")
+  p.add_argument("--scale", type=int, default=2, choices=(1, 2, 4),
+                 help="the synthesis runs on the latent averaged over S x S blocks: a "
+                 "picture S times smaller on each side, S^2 times fewer positions (default 2)")
+  _stream_to_png(p, _preview)
   p = commands.add_parser("info", help="print a stream's header: model, coder, size, "
                           "bytes of each string")
   p.add_argument("input")

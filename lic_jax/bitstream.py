@@ -11,10 +11,17 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
   strings      1 byte count, then per string: 1 byte length + ASCII stream name
-               ("z", "y"), its length as a varint (unsigned LEB128, shortest form),
-               and its decoding check: a varint length + bytes (see below)
+               ("z", "y0", "y1", ...), its length as a varint (unsigned LEB128,
+               shortest form), and its decoding check: a varint length + bytes
+  header crc32 4 bytes  of the header before it (format 4)
   the strings, in that order (the coder's outputs)
   crc32        4 bytes  of everything before it
+
+Format 4 lays a stream out for prefixes: the strings follow the latent codec's coding
+order, one per coded unit where the model has channel groups (z, then each group's
+checkerboard halves), and the header carries its own CRC, so that a file cut anywhere
+after the header still says what it holds: its complete strings, each verifiable by
+its decoding check (`Stream.from_bytes(data, prefix=True)`).
 
 The CRC makes any corruption (flipped bytes, truncation, a spliced file) an error
 instead of a silently wrong image; the model hash and the coder's format make a stream
@@ -28,7 +35,11 @@ of what the encoder coded (`lic_jax.latent.coding.CodingCheck`: a running CRC32 
 CDF indexes and symbols, a byte of it every so many symbols, and all of it at the
 end); the decoder recomputes them as it goes and stops at the first difference with
 `DecoderMismatchError`. Versions 1 (no coder field, exactly the strings z and y,
-unnamed) and 2 (no checks) are still read, and decoded without checks.
+unnamed) and 2 (no checks) are still read, and decoded without checks; version 3 is
+version 4 without the header CRC.
+
+Over 250 lines: the writer and the reader of every version stay in one file, where
+they can be checked against each other.
 """
 import dataclasses
 import numbers
@@ -38,8 +49,8 @@ import zlib
 from lic_jax.errors import BitstreamError, DecoderMismatchError  # noqa: F401 (re-exported)
 
 MAGIC = b"LICJ"
-FORMAT_VERSION = 3
-READ_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READ_VERSIONS = (1, 2, 3, 4)
 V1_CODER, V1_STRINGS = "tfc", ("z", "y")
 MAX_SIDE = 1 << 16
 # The header states the image size, up to MAX_SIDE squared, and a decoder allocates
@@ -47,7 +58,7 @@ MAX_SIDE = 1 << 16
 # refuse larger images unless given a larger max_pixels. 2^26 is 8192x8192.
 MAX_PIXELS = 1 << 26
 MAX_NAME = 32
-MAX_STRINGS = 16
+MAX_STRINGS = 64
 _MAX_VARINT_BYTES = 5  # lengths below 2^35
 _CRC = struct.Struct(">I")
 
@@ -63,7 +74,9 @@ def _check_name(value, what):
 class Stream:
   """A parsed stream. height and width are the original image's, before padding;
   strings maps each stream name to its coded bytes, in file order; checks, each
-  string's decoding check (None: a version 1 or 2 stream, which has none)."""
+  string's decoding check (None: a version 1 or 2 stream, which has none); missing,
+  the strings the header declares that a truncated file (a prefix) does not hold
+  whole, in file order."""
   arch: str
   model_hash: bytes
   height: int
@@ -71,6 +84,7 @@ class Stream:
   strings: dict
   coder: str = V1_CODER
   checks: dict | None = None
+  missing: tuple = ()
 
   def __post_init__(self):
     _check_name(self.arch, "arch")
@@ -94,13 +108,18 @@ class Stream:
       raise BitstreamError("checks must map every string's name, in order, to bytes")
 
   def header(self, version=FORMAT_VERSION):
-    """The bytes before the first string, in format `version`: 3, or an earlier one
-    that older lic_jax versions read (2: no decoding checks; 1: no coder name, and
-    exactly the strings z and y, unnamed)."""
+    """The bytes before the first string, in format `version`: 4, or an earlier one
+    that older lic_jax versions read (3: no header CRC; 2: no decoding checks; 1: no
+    coder name, and exactly the strings z and y, unnamed)."""
     if version not in READ_VERSIONS:
       raise BitstreamError(f"format version {version} is not one of {READ_VERSIONS}")
-    if version == 3 and self.checks is None:
-      raise BitstreamError("a stream of format 3 is written with its decoding checks")
+    if self.missing:
+      raise BitstreamError(f"a stream missing strings {self.missing} cannot be written")
+    if version >= 3 and self.checks is None:
+      raise BitstreamError(f"a stream of format {version} is written with its decoding "
+                           "checks")
+    if version < 4 and len(self.strings) > 16:
+      raise BitstreamError(f"format {version} holds at most 16 strings")
     if version == 1 and (list(self.strings) != list(V1_STRINGS) or self.coder != V1_CODER):
       raise BitstreamError(f"format 1 holds exactly the strings {V1_STRINGS} of coder "
                            f"{V1_CODER!r}")
@@ -115,7 +134,8 @@ class Stream:
       fields += [_short(name.encode("ascii")), _varint(len(string))]
       if version >= 3:
         fields += [_varint(len(self.checks[name])), self.checks[name]]
-    return b"".join(fields)
+    header = b"".join(fields)
+    return header + _CRC.pack(zlib.crc32(header)) if version >= 4 else header
 
   def to_bytes(self, version=FORMAT_VERSION):
     """The whole stream, in format `version` (see `header`)."""
@@ -123,15 +143,20 @@ class Stream:
     return body + _CRC.pack(zlib.crc32(body))
 
   @classmethod
-  def from_bytes(cls, data):
-    """Parses and checks a whole stream; raises BitstreamError if anything is off."""
-    stream, _, _ = _parse(data)
+  def from_bytes(cls, data, prefix=False):
+    """Parses and checks a whole stream; raises BitstreamError if anything is off.
+
+    prefix: a format-4 file that ends early (a partial download, a cut) is a Stream
+    of the strings it holds whole, with `missing` naming the others; its header must
+    be whole, and nothing but the decoding checks vouches for those strings."""
+    stream, _, _ = _parse(data, prefix)
     return stream
 
 
-def info(data):
-  """A dict describing a stream, for `python -m lic_jax info`."""
-  stream, header_bytes, version = _parse(data)
+def info(data, prefix=False):
+  """A dict describing a stream, for `python -m lic_jax info` (prefix: see
+  `Stream.from_bytes`)."""
+  stream, header_bytes, version = _parse(data, prefix)
   return {
       "format_version": version,
       "arch": stream.arch,
@@ -142,6 +167,7 @@ def info(data):
       "header_bytes": header_bytes,
       "check_bytes": sum(map(len, (stream.checks or {}).values())),
       "string_bytes": {name: len(string) for name, string in stream.strings.items()},
+      "missing_strings": list(stream.missing),
       "total_bytes": len(data),
       "bpp": 8 * len(data) / (stream.height * stream.width),
   }
@@ -198,7 +224,7 @@ class _Reader:
     raise BitstreamError(f"corrupt stream: {what} is longer than {_MAX_VARINT_BYTES} bytes")
 
 
-def _parse(data):
+def _parse(data, prefix=False):
   """(Stream, header length, format version) from bytes, with every check."""
   if not isinstance(data, (bytes, bytearray, memoryview)):
     raise BitstreamError(f"a stream is bytes, got {type(data).__name__}")
@@ -229,15 +255,23 @@ def _parse(data):
   else:
     names, lengths = [n.encode() for n in V1_STRINGS], [reader.varint(f"{n} length")
                                                          for n in V1_STRINGS]
+  if version >= 4:
+    (header_crc,) = _CRC.unpack(reader.take(_CRC.size, "header checksum"))
+    if zlib.crc32(data[:reader.pos - _CRC.size]) != header_crc:
+      raise BitstreamError("corrupt stream: header checksum mismatch")
   header_length = reader.pos
   expected = header_length + sum(lengths) + _CRC.size
-  if len(data) != expected:
+  whole = len(data) - _CRC.size
+  if len(data) < expected and prefix and version >= 4:
+    whole = len(data)  # a prefix: the strings it holds whole, no file CRC
+  elif len(data) != expected:
     problem = "truncated" if len(data) < expected else "trailing bytes after the"
     raise BitstreamError(f"{problem} stream: {len(data)} bytes where the header "
                          f"declares {expected} (or the header is corrupt)")
-  body, (crc,) = data[:-_CRC.size], _CRC.unpack(data[-_CRC.size:])
-  if zlib.crc32(body) != crc:
-    raise BitstreamError("corrupt stream: checksum mismatch")
+  else:
+    body, (crc,) = data[:-_CRC.size], _CRC.unpack(data[-_CRC.size:])
+    if zlib.crc32(body) != crc:
+      raise BitstreamError("corrupt stream: checksum mismatch")
   arch = _ascii(arch, "arch name")
   coder = _ascii(coder, "coder name") if coder is not None else V1_CODER
   names = [_ascii(name, "string name") for name in names]
@@ -245,8 +279,11 @@ def _parse(data):
     raise BitstreamError("corrupt stream: two strings have the same name")
   strings, start = {}, header_length
   for name, length in zip(names, lengths):
+    if start + length > whole:
+      break
     strings[name] = data[start:start + length]
     start += length
-  checks = None if checks is None else dict(zip(names, checks))
-  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder, checks)
+  missing = tuple(names[len(strings):])
+  checks = None if checks is None else dict(zip(names, checks[:len(strings)]))
+  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder, checks, missing)
   return stream, header_length, version

@@ -10,86 +10,20 @@ functions (`Stages`: one compiled function per model method, static arguments an
 shape) with the latent codec driving both. Evaluation-mode `forward` runs through
 the same functions too, so a decoded image equals forward's x_hat, rounded.
 """
+import functools
 import warnings
 
 import jax
 import jax.numpy as jnp
-import jaxlib.version
 import numpy as np
 
 from lic_jax import bitstream, image_io, latent, model_dir
 from lic_jax import coder as coder_lib
+from lic_jax.latent import coding
 from lic_jax.latent import tables as latent_tables
 from lic_jax.models import base as model_base
 from lic_jax.models import registry
-
-# XLA's older CPU runtime runs the large convolutions of the transforms about 1.3x
-# faster than the default thunk runtime of JAX 0.5 (Eigen contractions emitted
-# in-line), but the entropy parameters' small batched matmuls 15x slower; so only the
-# transforms use it. Encoder and decoder still share every other program.
-# jaxlib 0.7.0 removed that runtime (0.7.0 and 0.7.1 still parse the option and then
-# fail every compile with "CpuExecutable has no thunks"; from 0.7.2 it is "No such
-# compile option"), so it is asked for only from a jaxlib that still has it. Other
-# backends never had it. Which programs the codec compiles does not change.
-_CLASSIC_CPU_RUNTIME = jaxlib.version.__version_info__ < (0, 7, 0)
-TRANSFORM_OPTIONS = {"cpu": {"xla_cpu_use_thunk_runtime": False}} if _CLASSIC_CPU_RUNTIME else {}
-TRANSFORM_STAGES = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
-# A decoder must recompute the encoder's entropy parameters to the bit. On a GPU,
-# XLA's autotuner picks convolution algorithms by timing them, so an encoder and a
-# decoder process may pick different ones that round differently, and some reductions
-# and scatters are nondeterministic. These options fix both, for the codec's own
-# programs only: nothing else in the process changes. CPUs have neither.
-STAGE_OPTIONS = {"gpu": {"xla_gpu_deterministic_ops": True, "xla_gpu_autotune_level": 0}}
-
-
-class Stages:
-  """The model's methods, each jitted with the parameters as an argument.
-
-  `stages.name(*args)` calls the model's method (or submodule) `name`; int and str
-  arguments are static (one program per slice index). It has the model's `config`
-  and `latent_codec`, so the latent codecs and `models.base.forward_from_latents`
-  run over it exactly as over the model itself.
-  """
-
-  def __init__(self, model, params):
-    self.config = model.config
-    self.latent_codec = model.latent_codec
-    self._model, self._params, self._jitted, self._shapes = model, params, {}, {}
-    backend = jax.default_backend()
-    self._options = STAGE_OPTIONS.get(backend, {})
-    self._transform_options = {**self._options, **TRANSFORM_OPTIONS.get(backend, {})}
-
-  def __getattr__(self, name):
-    if name.startswith("_"):
-      raise AttributeError(name)
-    return lambda *args: self._call(name, args)
-
-  def output_shape(self, name, *shapes):
-    """The output ShapeDtypeStruct(s) of method `name` for inputs of these shapes,
-    cached: the decoder needs the latents' shapes, and tracing a full-size transform
-    for them costs a tenth of a second or more every time."""
-    key = (name, tuple((tuple(s.shape), s.dtype) for s in shapes))
-    if key not in self._shapes:
-      self._shapes[key] = jax.eval_shape(getattr(self, name), *shapes)
-    return self._shapes[key]
-
-  def _call(self, name, args):
-    static = tuple(i + 1 for i, a in enumerate(args) if isinstance(a, (int, str)))
-    fn = self._jitted.get((name, static))
-    if fn is None:
-      model = self._model
-
-      def stage(p, *a):
-        # Full float32 in every conv and matmul on every backend: NVIDIA GPUs default
-        # to TF32 (10-bit mantissas), whose entropy parameters a CPU decoder would
-        # not reproduce. CPUs compute float32 either way, so CPU results are unchanged.
-        with jax.default_matmul_precision("highest"):
-          return model.apply({"params": p}, *a, method=lambda m, *b: getattr(m, name)(*b))
-      options = self._transform_options if name in TRANSFORM_STAGES else self._options
-      fn = jax.jit(stage, static_argnums=static, compiler_options=options or None)
-      self._jitted[(name, static)] = fn
-    return fn(self._params, *args)
-
+from lic_jax.stages import Stages
 
 def pad_image(image, multiple=64):
   """(H, W, 3) uint8 -> (1, H', W', 3) float32 in [0, 1], H' and W' multiples of
@@ -97,6 +31,13 @@ def pad_image(image, multiple=64):
   h, w = image.shape[:2]
   padded = np.pad(image, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode="edge")
   return jnp.asarray(padded[None].astype(np.float32) / 255.0)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _average_blocks(y, scale):
+  """(B, h, w, C) -> (B, h / scale, w / scale, C): the mean of each block."""
+  b, h, w, c = y.shape
+  return y.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
 
 
 def to_uint8(x_hat, height, width):
@@ -195,7 +136,8 @@ class Codec:
 
   def _encode(self, latents):
     """(the Encode mode holding the coded strings of `latents`, the y_hat it coded)."""
-    mode = latent.Encode(self.coder, self.stream_tables)
+    prefix = self.model.latent_codec.prefix_units()
+    mode = latent.Encode(self.coder, self.stream_tables, units=prefix and prefix[0])
     y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
     return mode, y_hat
 
@@ -219,12 +161,44 @@ class Codec:
     _, y_hat = self._encode(latents)
     return to_uint8(self.stages.synthesis(y_hat), height, width)
 
-  def decompress(self, data, max_pixels=bitstream.MAX_PIXELS):
+  def decompress(self, data, max_pixels=bitstream.MAX_PIXELS, groups=None, max_bytes=None,
+                 complete=False, fill="means"):
     """The bytes of a lic_jax stream -> (H, W, 3) uint8. Raises BitstreamError for
     malformed streams, streams written by another model or coder, and images of more
     than `max_pixels` pixels (a guard against crafted headers; raise it to decode
-    those)."""
-    stream = bitstream.Stream.from_bytes(data)
+    those).
+
+    Models with channel groups (`LatentCodec.prefix_units`) decode a part of a
+    stream: its first `groups` groups, the groups in its first `max_bytes` bytes, or
+    those of a file cut short (with a warning that says how many; an error with
+    `complete`). The channels not decoded are what the entropy model predicts there
+    (fill "means"; "zeros" for comparison)."""
+    y_hat, height, width = self._decode(data, max_pixels, groups, max_bytes, complete, fill)
+    return to_uint8(self.stages.synthesis(y_hat), height, width)
+
+  def preview(self, data, groups=1, scale=2, max_pixels=bitstream.MAX_PIXELS):
+    """A quick, coarse picture from the first bytes of a stream: its first `groups`
+    channel groups decoded (the rest predicted, as `decompress(groups=...)`), and the
+    latent averaged over `scale` x `scale` blocks before the synthesis, which so runs
+    on scale^2 times fewer positions. -> uint8 (ceil(H / scale), ceil(W / scale), 3).
+    A file cut short gives what it holds, without a warning."""
+    if scale not in (1, 2, 4):
+      raise ValueError(f"scale must be 1, 2 or 4, not {scale!r}")
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      y_hat, height, width = self._decode(data, max_pixels, groups, None, False, "means")
+    y_hat = _average_blocks(y_hat, scale)
+    return to_uint8(self.stages.synthesis(y_hat), -(-height // scale), -(-width // scale))
+
+  def _decode(self, data, max_pixels, groups, max_bytes, complete, fill):
+    """(the decoded latent y_hat, the image's height and width): see `decompress`."""
+    prefix = self.model.latent_codec.prefix_units()
+    if (groups is not None or max_bytes is not None) and prefix is None:
+      raise ValueError(f"{self.arch} has no channel groups, so it cannot decode a part of "
+                       "a stream: decode it whole")
+    if max_bytes is not None:
+      data = data[:max_bytes]
+    stream = bitstream.Stream.from_bytes(data, prefix=prefix is not None and not complete)
     if stream.height * stream.width > max_pixels:
       raise bitstream.BitstreamError(
           f"the stream declares a {stream.width}x{stream.height} image, more than "
@@ -244,7 +218,23 @@ class Codec:
         (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
         jnp.float32)
     y_shape = self.stages.output_shape("analysis", x_shape)
-    mode = latent.Decode(self.coder, self.stream_tables, stream.strings, stream.checks)
+    strings, units = stream.strings, None
+    if prefix and (stream.missing or f"{prefix[0]}0" in strings):  # format 4 layout
+      units, total_groups = prefix
+      names = [*stream.strings, *stream.missing]
+      chosen, count, total, per_group = coding.prefix_plan(names, stream.strings, units,
+                                                           total_groups, groups)
+      strings = {name: stream.strings[name] for name in chosen}
+      if stream.missing:
+        warnings.warn(f"the stream is cut short: decoded {count // per_group} of "
+                      f"{total_groups} channel groups ({count} of {total} coded units)",
+                      stacklevel=2)
+    elif groups is not None or max_bytes is not None:
+      raise bitstream.BitstreamError("this stream was written before streams were laid out "
+                                     "for prefixes (format 3 or older): decode it whole")
+    mode = latent.Decode(self.coder, self.stream_tables, strings, stream.checks and {
+        name: stream.checks[name] for name in strings}, units=units, prefix=units is not None,
+        fill=fill, intact=not stream.missing)
     y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
     mode.finish()
-    return to_uint8(self.stages.synthesis(y_hat), stream.height, stream.width)
+    return y_hat, stream.height, stream.width

@@ -50,7 +50,7 @@ def test_earlier_formats_written_as_their_writers_here_do(version, write):
   with pytest.raises(BitstreamError, match="format 1 holds exactly"):
     sample(strings={"y": b"y"}).to_bytes(version=1)
   with pytest.raises(BitstreamError, match="not one of"):
-    stream.to_bytes(version=4)
+    stream.to_bytes(version=5)
 
 
 def with_crc(body):
@@ -78,14 +78,15 @@ def test_header_is_small_and_info_describes_it():
   data = stream.to_bytes()
   info = bitstream.info(data)
   # magic 4, version 1, arch 1+6, hash 1+8, coder 1+3, size 4, string count 1,
-  # names 2+2, lengths 2+2, checks 2 * (1 + 4); then a 4-byte crc
-  assert info["header_bytes"] == len(stream.header()) == 48
-  assert len(data) == 48 + 130 + 5120 + 4
+  # names 2+2, lengths 2+2, checks 2 * (1 + 4), the header's crc 4; then a 4-byte crc
+  assert info["header_bytes"] == len(stream.header()) == 52
+  assert len(data) == 52 + 130 + 5120 + 4
   assert info == {
-      "format_version": 3, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
-      "height": 512, "width": 768, "header_bytes": 48, "check_bytes": 8,
-      "string_bytes": {"z": 130, "y": 5120}, "total_bytes": len(data),
+      "format_version": 4, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
+      "height": 512, "width": 768, "header_bytes": 52, "check_bytes": 8,
+      "string_bytes": {"z": 130, "y": 5120}, "missing_strings": [], "total_bytes": len(data),
       "bpp": 8 * len(data) / (512 * 768)}
+  assert len(stream.header(version=3)) == 48  # format 3: no header crc
 
 
 def test_a_stream_is_written_with_its_checks():
@@ -117,7 +118,7 @@ def test_version_1_streams_are_read():
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic"),
     (b"LIC", "truncated"),
-    (b"LICJ\x04" + bytes(40), "version"),
+    (b"LICJ\x05" + bytes(40), "version"),
     (b"LICJ\x00" + bytes(40), "version"),
 ])
 def test_malformed_header(data, message):
@@ -137,6 +138,38 @@ def test_truncation_at_every_byte():
       Stream.from_bytes(data[:n])
 
 
+def test_a_prefix_holds_its_whole_strings_from_the_end_of_the_header_on():
+  """Format 4, cut at every byte: before the header's end an error; after it, the
+  strings held whole, in order, and the others named missing. A whole file still
+  has its checksum verified; a flipped header byte is caught by the header's."""
+  stream = sample(strings={"z": b"zz", "y0": b"a" * 3, "y1": b"", "y2": b"b" * 5},
+                  checks={"z": b"1", "y0": b"2", "y1": b"3", "y2": b"4"})
+  data = stream.to_bytes()
+  header = len(stream.header())
+  for n in range(len(data) + 1):
+    if n < header:
+      with pytest.raises(BitstreamError):
+        Stream.from_bytes(data[:n], prefix=True)
+      continue
+    part = Stream.from_bytes(data[:n], prefix=True)
+    held = n - header
+    whole = [k for k, end in (("z", 2), ("y0", 5), ("y1", 5), ("y2", 10)) if end <= held]
+    assert list(part.strings) == whole and part.missing == tuple(
+        k for k in stream.strings if k not in whole), n
+    assert part.strings == {k: stream.strings[k] for k in whole}
+    assert list(part.checks) == whole
+    if n < len(data):
+      with pytest.raises(BitstreamError, match="truncated"):
+        Stream.from_bytes(data[:n])
+  for position in range(header):
+    flipped = bytearray(data)
+    flipped[position] ^= 0x10
+    with pytest.raises(BitstreamError):
+      Stream.from_bytes(bytes(flipped)[:header + 3], prefix=True)
+  with pytest.raises(BitstreamError, match="checksum"):
+    Stream.from_bytes(data[:-1] + bytes([data[-1] ^ 1]), prefix=True)
+
+
 def test_trailing_garbage():
   data = sample().to_bytes()
   for extra in (b"\x00", b"LICJ", bytes(1000)):
@@ -147,7 +180,7 @@ def test_trailing_garbage():
 def _strings_header(z_length, y_length):
   """A header whose two string entries state these length fields (raw bytes); empty
   checks."""
-  header = sample(z_string=b"zz", y_string=b"yyyy", checks={"z": b"", "y": b""}).header()
+  header = sample(z_string=b"zz", y_string=b"yyyy", checks={"z": b"", "y": b""}).header(3)
   assert header.endswith(b"\x01z\x02\x00\x01y\x04\x00")  # name, length, check length
   return header[:-8] + b"\x01z" + z_length + b"\x00\x01y" + y_length + b"\x00"
 
@@ -173,7 +206,7 @@ def test_duplicate_string_names():
 
 
 def test_valid_checksum_but_bad_arch():
-  body = sample(arch="mlicpq", z_string=b"", y_string=b"").header()
+  body = sample(arch="mlicpq", z_string=b"", y_string=b"").header(3)
   with pytest.raises(BitstreamError, match="arch"):
     Stream.from_bytes(with_crc(body.replace(b"mlicpq", b"mlic\xffq")))
   with pytest.raises(BitstreamError, match="arch"):
@@ -184,7 +217,8 @@ def test_valid_checksum_but_bad_arch():
     dict(height=0), dict(width=0), dict(height=65537), dict(width=1 << 20), dict(height=2.0), dict(width=True),
     dict(arch=""), dict(arch="x" * 33), dict(arch="é"), dict(model_hash=bytes(33)),
     dict(model_hash="00ff"), dict(z_string="z"), dict(coder=""), dict(coder="é"),
-    dict(strings={"": b""}), dict(strings={f"s{k}": b"" for k in range(17)}), dict(strings=[b""]),
+    dict(strings={"": b""}), dict(strings={f"s{k}": b"" for k in range(65)}),
+    dict(strings=[b""]),
 ])
 def test_absurd_fields_rejected(changes):
   with pytest.raises(BitstreamError):

@@ -212,9 +212,14 @@ def test_in_process_failures(cached_model, round_trip, tmp_path, capsys, monkeyp
   (tmp_path / "rec.png").write_bytes(b"keep me")
   truncated = tmp_path / "cut.lic"
   truncated.write_bytes((folder / "out.lic").read_bytes()[:-10])
-  assert "truncated" in fails("decompress", "--model", cached_model, truncated,
+  assert "truncated" in fails("decompress", "--complete", "--model", cached_model, truncated,
                               tmp_path / "rec.png")
   assert (tmp_path / "rec.png").read_bytes() == b"keep me"
+  # without --complete, a file cut short decodes the groups it holds, saying so
+  assert main(["decompress", "--model", cached_model, str(truncated),
+               str(tmp_path / "part.png")]) == 0
+  assert "warning: the stream is cut short: decoded 3 of 4 channel groups" in (
+      capsys.readouterr().err)
   # unwritable outputs: a missing folder, a folder in the way; no temporary files left
   fails("compress", "--model", cached_model, folder / "in.png", tmp_path / "no" / "out.lic")
   (tmp_path / "taken").mkdir()
@@ -229,5 +234,21 @@ def test_in_process_failures(cached_model, round_trip, tmp_path, capsys, monkeyp
   assert "entropy parameters differ" in fails("decompress", "--model", cached_model,
                                               folder / "out.lic", tmp_path / "rec.png")
   assert (tmp_path / "rec.png").read_bytes() == b"keep me"
-  assert sorted(os.listdir(tmp_path)) == ["cut.lic", "rec.png", "taken"]
+  assert sorted(os.listdir(tmp_path)) == ["cut.lic", "part.png", "rec.png", "taken"]
   assert bitstream.info((folder / "out.lic").read_bytes())["height"] == HEIGHT
+
+
+def test_decompress_a_part_and_preview(cached_model, round_trip, codecs, tmp_path, capsys):
+  folder, _, _ = round_trip
+  data = (folder / "out.lic").read_bytes()
+  codec = codecs(MODEL)
+  assert main(["decompress", "--groups", "1", "--model", cached_model, str(folder / "out.lic"),
+               str(tmp_path / "g1.png")]) == 0
+  with Image.open(tmp_path / "g1.png") as part:
+    assert np.array_equal(np.asarray(part), codec.decompress(data, groups=1))
+  assert main(["preview", "--model", cached_model, str(folder / "out.lic"),
+               str(tmp_path / "small.png")]) == 0
+  with Image.open(tmp_path / "small.png") as small:
+    assert small.size == ((WIDTH + 1) // 2, (HEIGHT + 1) // 2)
+    assert np.array_equal(np.asarray(small), codec.preview(data))
+  assert "preview (" in capsys.readouterr().out

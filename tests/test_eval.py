@@ -91,7 +91,8 @@ def test_bpp_is_the_size_of_the_written_file(photo_eval):
     assert row["bpp"] == 8 * size / (h * w)
     with open(stem + ".lic", "rb") as f:
       info = bitstream.info(f.read())
-    assert row["string_bytes"] == info["string_bytes"] and set(info["string_bytes"]) == {"z", "y"}
+    assert row["string_bytes"] == info["string_bytes"]
+    assert list(info["string_bytes"]) == ["z", *(f"y{k}" for k in range(6))]  # 3 groups
     assert row["bpp-strings"] == 8 * sum(info["string_bytes"].values()) / (h * w)
     assert row["bpp-strings"] < row["bpp"]
     assert size == info["header_bytes"] + sum(info["string_bytes"].values()) + 4  # + the CRC
@@ -280,3 +281,27 @@ def test_an_autoregressive_model_evaluates_like_any(model_dirs, photos, capsys, 
     result = json.load(f)["models"][0]
   assert result["arch"] == "cheng2020-anchor"
   assert [row["roundtrip"] for row in result["images"]] == [True] * len(PHOTOS)
+
+
+def test_progressive_curve_of_a_model_with_channel_groups(model_dirs, photos, capsys, tmp_path):
+  """--progressive: per image and averaged, the file cut after each group (bytes of
+  the header, z and the groups' strings), decoded; the last point is the whole file."""
+  status, out, err = run_eval(capsys, "--dataset", photos, "--model", model_dirs("elic_small"),
+                              "--progressive", "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  with open(tmp_path / "rd.json") as f:
+    model = json.load(f)["models"][0]
+  for row in model["images"]:
+    curve = row["progressive"]
+    assert [p["groups"] for p in curve] == list(range(len(curve))) and len(curve) == 5
+    assert curve[-1]["bytes"] == row["bytes"] and curve[-1]["psnr-rgb"] == row["psnr-rgb"]
+    sizes = list(row["string_bytes"].values())
+    assert [p["bytes"] for p in curve[:-1]] == [
+        row["header_bytes"] + sum(sizes[:1 + 2 * k]) for k in range(4)]
+  averaged = model["progressive"]
+  assert averaged[-1]["bpp"] == pytest.approx(model["averages"]["bpp"])
+  assert np.all(np.diff([p["bpp"] for p in averaged]) > 0)
+  assert "progressive decoding (elic_small, averaged over the images)" in out
+  with pytest.raises(SystemExit):
+    eval_cli.parse_args(["--dataset", photos, "--model", "m", "--progressive", "--estimate"])
+  assert "--progressive decodes parts of streams: it needs coded mode" in capsys.readouterr().err

@@ -80,11 +80,11 @@ def _payload_layout(lengths):
 
 
 class Encoder:
-  """Codes symbols into one string over several `encode` calls; `ops`: the
-  implementation's module."""
+  """Codes symbols into one string over several `encode` calls, with a `_Lookup` of
+  the tables; `ops`: the implementation's module."""
 
-  def __init__(self, tables, ops):
-    self._lookup = _Lookup(tables)
+  def __init__(self, lookup, ops):
+    self._lookup = lookup
     self._coder = ops.RangeEncoder(self._lookup.flat)
 
   def _put(self, indexes, values):
@@ -132,8 +132,8 @@ class Decoder:
   or in `finish`, and never hangs or crashes.
   """
 
-  def __init__(self, data, tables, ops):
-    self._lookup = _Lookup(tables)
+  def __init__(self, data, lookup, ops):
+    self._lookup = lookup
     self._error = ops.RangeDecodeError
     self._coder = ops.RangeDecoder(bytes(data), self._lookup.flat)
 
@@ -185,8 +185,21 @@ class RangeCoder:
   encoder or decoder is made)."""
   format = FORMAT
 
+  # Lookups of the tables coded with last: a model codes many strings (one per
+  # channel group) with the same few tables.
+  LOOKUPS_KEPT = 4
+
   def __init__(self, name, module, requirement):
     self.name, self._module, self._requirement = name, module, requirement
+    self._lookups = {}  # id(tables) -> (tables, its _Lookup), newest last
+
+  def _lookup(self, tables):
+    key = id(tables)
+    if key not in self._lookups:  # the tables are kept with it, so the id stays theirs
+      self._lookups[key] = (tables, _Lookup(tables))
+      while len(self._lookups) > self.LOOKUPS_KEPT:
+        del self._lookups[next(iter(self._lookups))]
+    return self._lookups[key][1]
 
   def ops(self):
     """The implementation's module; CoderUnavailableError if it does not import."""
@@ -195,13 +208,14 @@ class RangeCoder:
     except ImportError as e:
       raise CoderUnavailableError(
           f"the {self.name!r} coder needs {self._requirement}, which does not import "
-          f"({e}); install lic_jax's dependencies again (pip install -e .)") from e
+          f"({e}): install it (pip install {self._requirement}); lic_jax's core install "
+          "brings it") from e
 
   def encoder(self, tables):
-    return Encoder(tables, self.ops())
+    return Encoder(self._lookup(tables), self.ops())
 
   def decoder(self, data, tables):
-    return Decoder(data, tables, self.ops())
+    return Decoder(data, self._lookup(tables), self.ops())
 
 
 def encode(symbols, indexes, tables, coder=None):

@@ -10,6 +10,7 @@ image) are written as null: the file stays strict JSON.
 """
 import json
 import math
+import os
 
 from lic_jax import metrics
 from lic_jax.evaluation import anchors as anchor_data
@@ -166,6 +167,35 @@ def classic_lines(averages):
           *(f"  {fmt:<8}{scores(fmt.lower() + '-')}" for fmt in classic.FORMATS)]
 
 
+def progressive_lines(model):
+  """The progressive curve's table: per number of groups decoded, the averaged bpp of
+  the file cut there and its PSNR and MS-SSIM, and the share of the bytes and of the
+  PSNR (over the whole decode's) that it is."""
+  points = model.get("progressive")
+  if not points:
+    return ["progressive: this model has no channel groups"] if "progressive" in model else []
+  full = points[-1]
+  out = [f"progressive decoding ({_point(model)}, averaged over the images): groups  bpp  "
+         "PSNR  MS-SSIM  (share of the bytes, of the PSNR)"]
+  for p in points:
+    out.append(f"  {p['groups']:>3} {p['bpp']:8.4f} {p['psnr-rgb']:7.2f} {p['ms-ssim-rgb']:8.4f}"
+               f"   ({p['bpp'] / full['bpp']:.0%}, {p['psnr-rgb'] / full['psnr-rgb']:.0%})")
+  return out
+
+
+def progressive_curves(models):
+  """The progressive curves, as `lic_jax.evaluation.plots.plot_rd` draws curves."""
+  return [{"name": f"{_point(m)} progressive", **{k: [p[k] for p in m["progressive"]]
+                                                  for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
+          for m in models if m.get("progressive")]
+
+
+def _point(model):
+  """A model's own name where its curve has several (default-q1 of "default")."""
+  return os.path.basename(os.path.normpath(model["model"])) if model.get("model") else (
+      model["name"])
+
+
 def classic_curves(curve_list):
   """Per curve evaluated with --classic, its JPEG and WebP curves at the same sizes:
   [{"name", "bpp", "psnr-rgb", "ms-ssim-rgb"}]."""
@@ -193,6 +223,7 @@ def summary(document):
         if "MS-SSIM" not in note:
           out.append(f"note: {row['image']}: {note}")
     out.extend(classic_lines(avg))
+    out.extend(progressive_lines(model))
     out.append(f"compile (warm-up, excluded from the times above): "
                f"{model['compile_time']:.1f} s")
     if avg.get("roundtrip") is False:

@@ -43,7 +43,7 @@ import numpy as np
 
 from lic_jax import bitstream, image_io, metrics, model_dir
 from lic_jax.codec import pad_image, to_uint8
-from lic_jax.evaluation import classic
+from lic_jax.evaluation import classic, progressive
 from lic_jax.extras import progress_bar
 
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
@@ -157,20 +157,23 @@ def _estimate_image(codec, image):
 
 def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
              progress=True, name=None, model=None, refine_steps=0, lmbda=None,
-             compare_classic=False):
+             compare_classic=False, progressive_curve=False):
   """Evaluates `codec` on the images at `paths` (names relative to `root`).
 
   refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
   compare_classic: each row also gets JPEG's and WebP's numbers at the smallest file of
   at least the stream's size (`jpeg-bpp`, `webp-psnr-rgb`, ...; coded mode).
+  progressive_curve: each row also gets `progressive` (`progressive.curve`), and the
+  result its average over the images (coded mode, models with channel groups).
 
   save_dir, if given, receives `<name>.lic` (coded mode) and `<name>.png` for each
   image, written atomically. Returns a dict: model identity, `coder` (the entropy
   coder's name, coded mode), `compile_time`, `images` (one row per image) and
   `averages` (the RD point).
   """
-  if estimate and (refine_steps or compare_classic):
-    raise ValueError("latent refinement and the classic codecs need coded mode")
+  if estimate and (refine_steps or compare_classic or progressive_curve):
+    raise ValueError("latent refinement, the classic codecs and the progressive curve "
+                     "need coded mode")
   run = (lambda image: _estimate_image(codec, image)) if estimate else (
       lambda image: _code_image(codec, image, check, refine_steps, lmbda))
   seen_shapes, compile_s, rows = set(), 0.0, []
@@ -197,6 +200,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
     rel = os.path.relpath(path, root)
     row = {"image": rel, "height": h, "width": w, **fields, **distortion(image, reconstruction),
            **(_classic_fields(image, len(data)) if compare_classic else {}),
+           **({"progressive": progressive.curve(codec, image, data, distortion)}
+              if progressive_curve else {}),
            "warmup": warmup, "notes": notes}
     rows.append(row)
     if save_dir:
@@ -208,8 +213,8 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   return {"model": model, "name": label, "arch": codec.arch, "model_hash": codec.model_hash,
           "mode": "estimate" if estimate else "coded",
           "coder": None if estimate else codec.coder.name, "refine_steps": refine_steps,
-          "compile_time": compile_s,
-          "images": rows, "averages": average(rows)}
+          "compile_time": compile_s, "images": rows, "averages": average(rows),
+          **({"progressive": progressive.average(rows)} if progressive_curve else {})}
 
 
 def average(rows):

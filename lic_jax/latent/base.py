@@ -171,6 +171,12 @@ class LatentCodec:
     """{stream name: StreamTables} computed from the weights (compressai's update())."""
     raise NotImplementedError
 
+  def prefix_units(self):
+    """(the stream whose calls are prefix units, the number of channel groups they
+    make up) where this codec's coding order lets a prefix of a stream decode (see
+    `lic_jax.latent.coding`), else None."""
+    return None
+
   def factorized_modules(self):
     """The model attributes (`EntropyBottleneck`s) of every factorized prior in this
     codec's tree: training gives their quantiles to the aux optimizer."""

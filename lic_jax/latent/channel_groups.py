@@ -35,3 +35,8 @@ class ChannelGroups(LatentCodec):
 
   def tables(self, params):
     return self.group.tables(params)
+
+  def prefix_units(self):
+    # Each group's calls (one, or a checkerboard's two halves) code its stream: with
+    # the groups before it as context, every one decodes without the ones after it.
+    return self.group.name, len(self.widths)

@@ -37,3 +37,6 @@ class Hyperprior(LatentCodec):
 
   def tables(self, params):
     return {**self.z.tables(params), **self.y.tables(params)}
+
+  def prefix_units(self):
+    return self.y.prefix_units()  # z, coded first, is one string
