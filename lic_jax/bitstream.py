@@ -11,7 +11,8 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
   strings      1 byte count, then per string: 1 byte length + ASCII stream name
-               ("z", "y0", "y1", ...), its length as a varint (unsigned LEB128,
+               ("z", "y0", "y1", ...; format 4 leaves the name after "y0" empty when
+               it is the next number: "y1"), its length as a varint (unsigned LEB128,
                shortest form), and its decoding check: a varint length + bytes
   header crc32 4 bytes  of the header before it (format 4)
   the strings, in that order (the coder's outputs)
@@ -130,8 +131,12 @@ class Stream:
     if version == 1:
       return b"".join(fields + [_varint(len(s)) for s in self.strings.values()])
     fields.append(bytes([len(self.strings)]))
+    previous = None
     for name, string in self.strings.items():
-      fields += [_short(name.encode("ascii")), _varint(len(string))]
+      # Format 4 writes an empty name for the next of a numbered run (y0, y1, ...).
+      implicit = version >= 4 and previous is not None and name == _next_name(previous)
+      fields += [_short(b"" if implicit else name.encode("ascii")), _varint(len(string))]
+      previous = name
       if version >= 3:
         fields += [_varint(len(self.checks[name])), self.checks[name]]
     header = b"".join(fields)
@@ -178,6 +183,15 @@ def _ascii(field, what):
     return field.decode("ascii")
   except UnicodeDecodeError:
     raise BitstreamError(f"corrupt stream: the {what} is not ASCII") from None
+
+
+def _next_name(name):
+  """The name after `name` in a numbered run ("y3" -> "y4"), or None if it ends in no
+  number."""
+  digits = len(name) - len(name.rstrip("0123456789"))
+  if not digits:
+    return None
+  return name[:-digits] + str(int(name[-digits:]) + 1)
 
 
 def _short(field):
@@ -248,7 +262,12 @@ def _parse(data, prefix=False):
   if version >= 2:
     names, lengths = [], []
     for _ in range(reader.byte("string count")):
-      names.append(reader.take(reader.byte("string name length"), "string name"))
+      name = reader.take(reader.byte("string name length"), "string name")
+      if not name and version >= 4:
+        if not names or _next_name(names[-1].decode("ascii", "replace")) is None:
+          raise BitstreamError("corrupt stream: an unnamed string follows no numbered one")
+        name = _next_name(names[-1].decode("ascii")).encode("ascii")
+      names.append(name)
       lengths.append(reader.varint("string length"))
       if checks is not None:
         checks.append(reader.take(reader.varint("check length"), "decoding check"))

@@ -170,6 +170,19 @@ def test_a_prefix_holds_its_whole_strings_from_the_end_of_the_header_on():
     Stream.from_bytes(data[:-1] + bytes([data[-1] ^ 1]), prefix=True)
 
 
+def test_format_4_leaves_the_names_of_a_numbered_run_implicit():
+  names = ["z", "y0", "y1", "y2", "x", "y9", "y10", "a7b", "a7c"]
+  stream = sample(strings={n: n.encode() for n in names}, checks={n: b"" for n in names})
+  # every name written but y1, y2 (after y0) and y10 (after y9)
+  assert len(stream.header()) == len(stream.header(3)) + 4 - len("y1y2y10")
+  assert Stream.from_bytes(stream.to_bytes()) == stream
+  # a format-4 header whose first string is unnamed, sealed with valid checksums
+  header = sample(strings={"z": b""}, checks={"z": b""}).header(3).replace(b"\x01z", b"\x00")
+  header = header.replace(b"LICJ\x03", b"LICJ\x04", 1)
+  with pytest.raises(BitstreamError, match="unnamed string follows no numbered one"):
+    Stream.from_bytes(with_crc(header + struct.pack(">I", zlib.crc32(header))))
+
+
 def test_trailing_garbage():
   data = sample().to_bytes()
   for extra in (b"\x00", b"LICJ", bytes(1000)):

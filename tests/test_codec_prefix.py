@@ -11,13 +11,21 @@ import dataclasses
 import os
 import warnings
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import lic_jax
 from conftest import bounded
+from test_custom_model import TinyConfig, TinyMeanScale
 from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
+from lic_jax.codec import Codec, pad_image, to_uint8
+from lic_jax.latent import ChannelGroups, GaussianConditional, Hyperprior
+from lic_jax.latent.tables import model_tables
+from lic_jax.models import registry
 
 HOLDOUT = os.path.join(os.path.dirname(lic_jax.__file__), "assets", "holdout.png")
 MODELS = ["default-q1", "mlicpp_small", "elic_small"]
@@ -184,3 +192,42 @@ def test_a_preview_is_the_first_groups_synthesised_smaller():
     assert codec.preview(cut, groups=4).shape == (200, 300, 3)
   with pytest.raises(ValueError, match="scale"):
     codec.preview(data, scale=3)
+
+
+class TinyGroups(TinyMeanScale):
+  """A user's own model on `ChannelGroups` (tests/test_custom_model.py's transforms):
+  y (B, H/16, W/16, M) in two groups of M/2 channels, each Gaussian given the
+  hyperprior and the group before it. Nothing in it is about prefixes."""
+
+  @property
+  def latent_codec(self):
+    half = self.config.M // 2
+    return Hyperprior(ChannelGroups((half, half), GaussianConditional("group_params")))
+
+  def setup(self):
+    super().setup()
+    self.group_nets = [nn.Conv(self.config.M, (1, 1)) for _ in range(2)]
+
+  def group_params(self, i, hyper, previous):
+    """(scales, means) of group i, each (B, h, w, M/2)."""
+    scales, means = jnp.split(self.group_nets[i](jnp.concatenate([hyper, previous], -1)), 2, -1)
+    return jnp.exp(scales), means
+
+
+registry.register(registry.ModelSpec(name="test-tiny-groups", config=TinyConfig,
+                                     module=TinyGroups, presets={"test-small": {}}))
+
+
+def test_a_model_of_ones_own_on_channel_groups_decodes_parts():
+  model = TinyGroups(TinyConfig())
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))["params"]
+  codec = Codec("test-tiny-groups", model.config, params, model_tables(model, params), "00" * 8)
+  assert codec.model.latent_codec.prefix_units() == ("y", 2)
+  image = photo(64, 96)
+  data = codec.compress(image)
+  groups, per_group, ends = layout(codec, data)
+  assert (groups, per_group) == (2, 1)
+  assert np.array_equal(codec.decompress(data),
+                        to_uint8(codec.forward(pad_image(image))["x_hat"], 64, 96))
+  cut, said = decode_cut(codec, data[:ends[1] + 2])
+  assert np.array_equal(cut, codec.decompress(data, groups=1)) and "1 of 2" in said[0]
