@@ -17,7 +17,7 @@ PY_LATEST := $(VENV_LATEST)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[coder,train,plot,progress,dev,convert]'
+	$(PY) -m pip install --quiet -e '.[coder,train,plot,progress,bdrate,classic,dev,convert]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -29,7 +29,7 @@ test: $(VENV)/.installed
 test-latest:
 	test -x $(PY_LATEST) || $(PYTHON) -m venv $(VENV_LATEST)
 	$(PY_LATEST) -m pip install --quiet --upgrade pip
-	$(PY_LATEST) -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[train,plot,progress,dev,convert]'
+	$(PY_LATEST) -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[train,plot,progress,bdrate,classic,dev,convert]'
 	@$(PY_LATEST) -c 'import importlib.metadata as m, importlib.util as u, platform; \
 	  print("python", platform.python_version()); \
 	  [print(p, m.version(p)) for p in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numba", "numpy", "torch")]; \

@@ -2,15 +2,17 @@
 
     python eval.py --kodak [DIR] --model M [--model M2 ...] [--json OUT] [--plot rd.png]
     python eval.py --kodak --download --model M
+    python eval.py --published [--anchor vtm]    # BD-rates of the published curves
     python eval.py --dataset DIR [--recursive] --model M --estimate
-    python eval.py --dataset DIR --model default --classic    # vs JPEG and WebP
+    python eval.py --dataset DIR --model default --classic    # vs JPEG, WebP, AVIF, ...
 
 Each image is compressed to bytes and decompressed (compile time excluded: one
 untimed warm-up per padded image shape); bpp counts the whole file, header
 included, with CompressAI's strings-only bpp beside it. Models sharing a name
-(default: their arch; --name overrides) form one RD curve, whose BD-rate against
-a published Kodak anchor (--anchor) is reported. See lic_jax/evaluation/runner.py
-for the exact definitions.
+(default: their arch; --name overrides) form one RD curve, whose BD-rates (PSNR
+and MS-SSIM) against a published Kodak curve (--anchor, VTM by default) are
+reported on Kodak. See lic_jax/evaluation/runner.py for the exact definitions;
+`eval.py --published` tabulates the published curves' BD-rates.
 """
 import argparse
 import os
@@ -31,11 +33,11 @@ def parse_args(argv):
   parser = argparse.ArgumentParser(
       prog="eval.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  data = parser.add_mutually_exclusive_group(required=True)
+  data = parser.add_mutually_exclusive_group()
   data.add_argument("--kodak", nargs="?", const="", metavar="DIR",
                     help="evaluate on Kodak (24 images); DIR defaults to the search path")
   data.add_argument("--dataset", metavar="DIR", help="evaluate on the images in DIR")
-  parser.add_argument("--model", action="append", required=True, metavar="DIR",
+  parser.add_argument("--model", action="append", metavar="DIR",
                       help="a lic_jax model directory (convert.py / train.py); repeat for "
                       "several RD points. \"default\": both points of the bundled model")
   parser.add_argument("--name", help="curve name for all models (default: each model's arch)")
@@ -57,8 +59,10 @@ def parse_args(argv):
                       help="rate-distortion lambda of --refine (default: each model's own, "
                       "as train.py records it)")
   parser.add_argument("--classic", action="store_true",
-                      help="also code each image with JPEG and WebP (Pillow) at the smallest "
-                      "size at or above each model's, and report them beside it")
+                      help="also code each image with JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG "
+                      "2000 (Pillow and its plugins; those not installed are skipped, saying "
+                      "so) at the smallest size at or above each model's, and report them "
+                      "beside it")
   parser.add_argument("--coder", choices=list(coder.IMPLEMENTATIONS),
                       help="entropy coder implementation; all write the same streams "
                       f"(installed here: {', '.join(coder.available()) or 'none'}; "
@@ -68,13 +72,23 @@ def parse_args(argv):
                       "groups): bpp, PSNR and MS-SSIM of the file cut after each group")
   parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
   parser.add_argument("--plot", metavar="PNG", help="draw the RD curves with published anchors")
-  parser.add_argument("--anchor", choices=anchors.NAMES, default="mlicpp",
-                      help="published Kodak curve for BD-rate: MLIC++, ELIC or a CompressAI "
-                      "zoo model (default mlicpp); --plot draws them all")
+  parser.add_argument("--anchor", choices=anchors.NAMES, default=anchors.DEFAULT,
+                      help="published Kodak curve for BD-rate: a classic codec as CompressAI "
+                      f"ran it, MLIC++, ELIC or a CompressAI zoo model (default "
+                      f"{anchors.DEFAULT}); --plot draws them all")
+  parser.add_argument("--published", action="store_true",
+                      help="print the BD-rates (PSNR, MS-SSIM) of every published curve "
+                      "against --anchor's as a Markdown table, and exit")
   parser.add_argument("--save-dir", metavar="DIR",
                       help="save streams (.lic) and reconstructions (.png) per model")
   parser.add_argument("--no-progress", action="store_true", help="no progress bars")
   args = parser.parse_args(argv)
+  if args.published:
+    return args
+  if args.kodak is None and args.dataset is None:
+    parser.error("one of the arguments --kodak --dataset is required")
+  if not args.model:
+    parser.error("the following arguments are required: --model")
   if args.download and args.kodak is None:
     parser.error("--download goes with --kodak")
   if args.recursive and args.dataset is None:
@@ -130,16 +144,36 @@ def _environment():
           "device": getattr(device, "device_kind", str(device)), "devices": jax.device_count()}
 
 
+def published_table(anchor_key):
+  """The BD-rates of the published curves against `anchor_key`'s, as Markdown."""
+  from lic_jax.evaluation import anchors, report
+  anchor = anchors.load(anchor_key)
+  cell = lambda f: f"{f['bd_rate']:+.2f}%" if f["bd_rate"] is not None else "n/a"
+  lines = [f"BD-rate against {anchor['name']} on Kodak (PCHIP; the bjontegaard package):", "",
+           "| curve | BD-rate, PSNR | BD-rate, MS-SSIM (dB) | PSNR overlap |",
+           "|---|---|---|---|"]
+  for name, entry in report.published_bd_rates(anchor_key).items():
+    psnr = entry["PSNR"]
+    lines.append(f"| {name} | {cell(psnr)} | {cell(entry['MS-SSIM'])} | "
+                 + (f"{100 * psnr['overlap']:.0f}% |" if "overlap" in psnr else "- |"))
+  return "\n".join(lines)
+
+
 def run(args):
   """Evaluates every model; prints the report; returns the exit status."""
   from lic_jax import model_dir
   from lic_jax.extras import missing, require
-  from lic_jax.evaluation import anchors, plots, report, runner
+  from lic_jax.evaluation import anchors, classic, plots, report, runner
   if args.plot:
     require("plot", "--plot")
   if not args.no_progress and (note := missing("progress", "progress bars")):
     print(f"eval.py: note: {note}; going on without them", file=sys.stderr)
     args.no_progress = True
+  classic_codecs = []
+  if args.classic:
+    classic_codecs, notes = classic.available()
+    for note in notes:
+      print(f"eval.py: note: {note}; skipped", file=sys.stderr)
   root, paths, dataset = _images(args)
   # (model, curve name): a bundled family ("default") stands for all its points.
   family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
@@ -161,10 +195,11 @@ def run(args):
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
         save_dir=save_dir, progress=not args.no_progress, name=name, model=model,
-        refine_steps=args.refine, lmbda=args.lmbda, compare_classic=args.classic,
+        refine_steps=args.refine, lmbda=args.lmbda, classic_codecs=classic_codecs,
         progressive_curve=args.progressive))
   kodak = dataset["name"] == "kodak" and args.kodak is not None
-  bd = report.bd_rates(report.curves(models), args.anchor, comparable=kodak,
+  points = report.curve_points(models) + report.classic_curves(report.curves(models))
+  bd = report.bd_rates(points, args.anchor, comparable=kodak,
                        reason="the anchors are Kodak results; BD-rate is given with --kodak only")
   document = report.build(models, estimate=args.estimate, dataset=dataset, bd=bd,
                           anchor_key=args.anchor, environment=_environment())
@@ -178,12 +213,9 @@ def run(args):
     title = (f"Rate-distortion on Kodak ({len(paths)} images){mode}" if kodak else
              f"Rate-distortion on '{dataset['name']}' ({len(paths)} images){mode}; "
              "anchors: published Kodak results")
-    points = [{"name": c["name"], **{k: [m["averages"][k] for m in c["models"]]
-                                     for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
-              for c in report.curves(models)]
-    points += report.classic_curves(report.curves(models))
     points += report.progressive_curves(models)
-    plots.plot_rd(points, anchors.load_all(), args.plot, title)
+    plots.plot_rd(points, anchors.load_all(), args.plot, title,
+                  {**report.published_bd_rates(args.anchor), **bd}, args.anchor)
     print(f"written: {args.plot}")
   if any(m["averages"]["roundtrip"] is False for m in models):
     print("eval.py: error: decoded images differ from forward's reconstruction (see MISMATCH "
@@ -199,6 +231,9 @@ def main(argv=None):
   from lic_jax.evaluation import datasets
   lic_jax.enable_compilation_cache()  # later runs load the compiled stages from disk
   try:
+    if args.published:
+      print(published_table(args.anchor))
+      return 0
     return run(args)
   except (datasets.DatasetError, model_dir.ModelDirError, image_io.ImageError,
           bitstream.BitstreamError, coder.CoderUnavailableError,

@@ -1,5 +1,5 @@
 """Preview and partial decoding against the full decode, 768x512: `Codec.preview`
-(the first group, the synthesis on the latent averaged over 2x2 or 4x4 blocks) and
+(the first group, then a grid 2x or 4x coarser for the rest and the synthesis) and
 `decompress(groups=1)`, alternated with `decompress`; first calls (compiles) apart,
 medians of --runs.
 
@@ -20,7 +20,7 @@ def measure(name, codec, image, runs):
   data = codec.compress(image)
   ops = {"decompress": lambda: codec.decompress(data),
          "decompress --groups 1": lambda: codec.decompress(data, groups=1),
-         "preview (scale 2)": lambda: codec.preview(data),
+         "preview (scale 2)": lambda: codec.preview(data, scale=2),
          "preview (scale 4)": lambda: codec.preview(data, scale=4)}
   first = {}
   for op, fn in ops.items():  # compiles

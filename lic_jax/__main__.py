@@ -162,9 +162,10 @@ def main(argv=None):
   p.add_argument("--model", required=True, help="the model directory that wrote the stream")
   p.add_argument("--groups", type=_steps, default=1, metavar="K",
                  help="channel groups to decode (default 1); the others are predicted")
-  p.add_argument("--scale", type=int, default=2, choices=(1, 2, 4),
-                 help="the synthesis runs on the latent averaged over S x S blocks: a "
-                 "picture S times smaller on each side, S^2 times fewer positions (default 2)")
+  p.add_argument("--scale", type=int, default=4, choices=(1, 2, 4),
+                 help="decode on a grid S times coarser: the decoded groups averaged over "
+                 "S x S blocks, the others predicted there, the synthesis on it; a picture S "
+                 "times smaller on each side (default 4)")
   _stream_to_png(p, _preview)
   p = commands.add_parser("info", help="print a stream's header: model, coder, size, "
                           "bytes of each string")

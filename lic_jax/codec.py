@@ -10,7 +10,6 @@ functions (`Stages`: one compiled function per model method, static arguments an
 shape) with the latent codec driving both. Evaluation-mode `forward` runs through
 the same functions too, so a decoded image equals forward's x_hat, rounded.
 """
-import functools
 import warnings
 
 import jax
@@ -31,13 +30,6 @@ def pad_image(image, multiple=64):
   h, w = image.shape[:2]
   padded = np.pad(image, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode="edge")
   return jnp.asarray(padded[None].astype(np.float32) / 255.0)
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _average_blocks(y, scale):
-  """(B, h, w, C) -> (B, h / scale, w / scale, C): the mean of each block."""
-  b, h, w, c = y.shape
-  return y.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
 
 
 def to_uint8(x_hat, height, width):
@@ -173,25 +165,31 @@ class Codec:
     those of a file cut short (with a warning that says how many; an error with
     `complete`). The channels not decoded are what the entropy model predicts there
     (fill "means"; "zeros" for comparison)."""
-    y_hat, height, width = self._decode(data, max_pixels, groups, max_bytes, complete, fill)
+    y_hat, _, height, width = self._decode(data, max_pixels, groups, max_bytes, complete, fill)
     return to_uint8(self.stages.synthesis(y_hat), height, width)
 
-  def preview(self, data, groups=1, scale=2, max_pixels=bitstream.MAX_PIXELS):
-    """A quick, coarse picture from the first bytes of a stream: its first `groups`
-    channel groups decoded (the rest predicted, as `decompress(groups=...)`), and the
-    latent averaged over `scale` x `scale` blocks before the synthesis, which so runs
-    on scale^2 times fewer positions. -> uint8 (ceil(H / scale), ceil(W / scale), 3).
-    A file cut short gives what it holds, without a warning."""
+  def preview(self, data, groups=1, scale=4, max_pixels=bitstream.MAX_PIXELS):
+    """A quick, coarse picture from the first bytes of a stream, on a grid `scale`
+    times coarser: its first `groups` channel groups decoded and averaged over
+    `scale` x `scale` blocks; the groups after them predicted on that grid, in one
+    pass each (their anchor step's means at every position, from the block means of
+    the hyperprior and of the groups before); the synthesis on it, scale^2 times
+    fewer positions. -> uint8 (ceil(H / scale), ceil(W / scale), 3). scale 1 is
+    `decompress(groups=...)`. A file cut short gives what it holds, without a
+    warning."""
     if scale not in (1, 2, 4):
       raise ValueError(f"scale must be 1, 2 or 4, not {scale!r}")
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
-      y_hat, height, width = self._decode(data, max_pixels, groups, None, False, "means")
-    y_hat = _average_blocks(y_hat, scale)
+      y_hat, y_shape, height, width = self._decode(data, max_pixels, groups, None, False,
+                                                   "means", coarse=scale)
+    if y_hat.shape == y_shape.shape:  # every group was decoded, at full resolution
+      y_hat = latent.average_blocks(y_hat, scale)
     return to_uint8(self.stages.synthesis(y_hat), -(-height // scale), -(-width // scale))
 
-  def _decode(self, data, max_pixels, groups, max_bytes, complete, fill):
-    """(the decoded latent y_hat, the image's height and width): see `decompress`."""
+  def _decode(self, data, max_pixels, groups, max_bytes, complete, fill, coarse=1):
+    """(the decoded latent y_hat, the shape of the whole latent, the image's height and
+    width): see `decompress`; `coarse`: see `latent.Decode`."""
     prefix = self.model.latent_codec.prefix_units()
     if (groups is not None or max_bytes is not None) and prefix is None:
       raise ValueError(f"{self.arch} has no channel groups, so it cannot decode a part of "
@@ -234,7 +232,7 @@ class Codec:
                                      "for prefixes (format 3 or older): decode it whole")
     mode = latent.Decode(self.coder, self.stream_tables, strings, stream.checks and {
         name: stream.checks[name] for name in strings}, units=units, prefix=units is not None,
-        fill=fill, intact=not stream.missing)
+        fill=fill, intact=not stream.missing, coarse=coarse)
     y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
     mode.finish()
-    return y_hat, stream.height, stream.width
+    return y_hat, y_shape, stream.height, stream.width

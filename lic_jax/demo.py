@@ -1,13 +1,14 @@
 """The quick-start demo: code one photo at each operating point of a lic_jax model and
-compare with JPEG and WebP at the same size.
+compare with the classic codecs at the same size.
 
 By default: both points of the bundled model ("default", lic_jax/assets: a small ELIC
 trained on BSDS500 and ImageNet sample photos) on the bundled held-out photo
 (lic_jax/assets/holdout.png, never trained on); see lic_jax/assets/README.md. Prints
 bytes, bpp, PSNR and MS-SSIM of lic_jax's plain encoder (or, with refine_steps, the
-encoder's latent refinement) and of JPEG and WebP (Pillow) at the smallest file size at
-or above lic_jax's, and writes per point the .lic stream and its reconstruction, the
-JPEG and WebP files, and one labelled side-by-side PNG of them all.
+encoder's latent refinement) and of JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG 2000
+(`lic_jax.evaluation.classic`; those whose library is not installed are skipped, saying
+so) at the smallest file size at or above lic_jax's, and writes per point the .lic
+stream and its reconstruction, the classic files, and one labelled PNG of them all.
 """
 import os
 import time
@@ -24,7 +25,7 @@ DEFAULT_IMAGE = os.path.join(ASSETS, "holdout.png")
 # Both ship in the package (pyproject's package-data); without them it is broken.
 INCOMPLETE = ("this lic_jax installation is incomplete (reinstall it; in a checkout, "
               "tools/make_default_model.sh rebuilds the assets)")
-SUFFIXES = {"JPEG": "jpg", "WebP": "webp"}
+PANELS_PER_ROW = 4  # original, lic_jax and two classic codecs; then four classic ones
 
 
 def _models(model):
@@ -69,10 +70,13 @@ def labelled(panels):
 
 def run(model=None, image=None, out_dir="demo_out", refine_steps=0, coder=None):
   """Codes `image` with every point of `model` (a name, folder or "default") and with
-  JPEG and WebP at the same size; prints the table; writes the outputs to out_dir."""
+  the classic codecs at the same size; prints the table; writes the outputs to out_dir."""
   import lic_jax
-  from lic_jax.evaluation.runner import distortion
+  from lic_jax.evaluation.runner import classic_scores, distortion
   started = time.perf_counter()
+  codecs, missing = classic.available()
+  for note in missing:
+    print(f"note: {note}; skipped")
   models = _models(model)
   image = image or _default_image()
   pixels, notes = image_io.read_image(image)
@@ -102,15 +106,16 @@ def run(model=None, image=None, out_dir="demo_out", refine_steps=0, coder=None):
           f"{seconds:.1f} s, compiling included)")
     outputs[f"{stem}_{label}.lic"] = data
     outputs[f"{stem}_{label}_lic_jax.png"] = decoded
-    panels.append([([ours, caption(len(data), scores)], decoded)])
-    for fmt in classic.FORMATS:
-      quality, other_data, other = classic.at_size(pixels, len(data), fmt)
-      other_scores = distortion(pixels, other)
-      print(row(f"  {fmt} q{quality}", len(other_data), other_scores))
-      outputs[f"{stem}_{label}_{fmt.lower()}_q{quality}.{SUFFIXES[fmt]}"] = other_data
-      panels[-1].append(([f"{fmt} q{quality}", caption(len(other_data), other_scores)], other))
-    panels[-1].insert(0, (["original", stem], pixels))
-  print("(JPEG and WebP: Pillow, the smallest file at least as large as lic_jax's)")
+    point = [(["original", stem], pixels), ([ours, caption(len(data), scores)], decoded)]
+    for codec, (other_data, other, other_scores) in zip(
+        codecs, classic_scores(pixels, len(data), codecs)):
+      setting = codec.label(other_scores["setting"])
+      print(row(f"  {codec.name} {setting}", len(other_data), other_scores))
+      outputs[f"{stem}_{label}_{codec.key}_{setting}.{codec.suffix}"] = other_data
+      point.append(([f"{codec.name} {setting}", caption(len(other_data), other_scores)], other))
+    panels += [point[i:i + PANELS_PER_ROW] for i in range(0, len(point), PANELS_PER_ROW)]
+  print("(" + "; ".join(c.encoder for c in codecs) + ": each the smallest file at least as "
+        "large as lic_jax's)")
   outputs[f"{stem}_side_by_side.png"] = labelled(panels)
   # Everything was computed before anything is written: a failure leaves no outputs.
   os.makedirs(out_dir, exist_ok=True)
@@ -120,7 +125,9 @@ def run(model=None, image=None, out_dir="demo_out", refine_steps=0, coder=None):
       image_io.atomic_write(path, content)
     else:
       image_io.write_png(path, content)
+  order = " | ".join(["original", "lic_jax", *(c.name for c in codecs)])
   print(f"outputs in {os.path.abspath(out_dir)}: per point the .lic stream, its "
-        f"reconstruction, the JPEG and WebP files; {stem}_side_by_side.png (rows: "
-        f"{', '.join(label for _, label in models)}; original | lic_jax | JPEG | WebP)\n"
+        f"reconstruction, the classic files; {stem}_side_by_side.png (per point "
+        f"{', '.join(label for _, label in models)}, {PANELS_PER_ROW} panels a row: "
+        f"{order})\n"
         f"demo done in {time.perf_counter() - started:.1f} s")

@@ -10,7 +10,8 @@ import importlib.util
 
 # extra -> the modules it brings
 EXTRAS = {"train": ("grain", "tqdm", "tensorboard"), "plot": ("matplotlib",),
-          "progress": ("tqdm",)}
+          "progress": ("tqdm",), "bdrate": ("bjontegaard",),
+          "classic": ("pillow_heif", "pillow_jxl")}
 
 
 class MissingExtraError(RuntimeError):

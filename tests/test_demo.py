@@ -1,8 +1,8 @@
 """The quick-start demo (`python -m lic_jax demo`, README's first command), on a crop
 of the bundled held-out photo to keep it quick: per operating point of the default
-model it prints lic_jax's plain encoder and JPEG and WebP at least as large, and
-writes a stream that decodes to the written reconstruction, the JPEG and WebP files
-the table describes, and the labelled side-by-side picture. The bundled models and
+model it prints lic_jax's plain encoder and each classic codec at least as large, and
+writes a stream that decodes to the written reconstruction, the classic files the
+table describes, and the labelled picture. The bundled models and
 photo always ship; without them the demo says the installation is incomplete (it has
 no fallback)."""
 import os
@@ -13,7 +13,24 @@ import pytest
 import lic_jax
 from lic_jax import __main__ as cli
 from lic_jax import demo, image_io, model_dir
-from lic_jax.evaluation import runner
+from lic_jax.evaluation import classic, runner
+
+
+def _table(printed):
+  """{point: (lic_jax's row, {codec name: its row})} of the printed table; a row is
+  [setting or point, bytes, bpp, PSNR, MS-SSIM] as printed."""
+  table = {}
+  for line in printed.splitlines():
+    if line.startswith("lic_jax "):
+      point = line.split()[1]
+      table[point] = (line.split()[1:6], {})
+    # "JPEG 2000" before "JPEG": the longest name that the line starts with.
+    for name in sorted(classic.CODECS, key=len, reverse=True):
+      if line.startswith(f"  {name} "):
+        table[point][1][name] = line[len(name) + 3:].split()
+        break
+  return {point: (ours, dict(sorted(others.items(), key=lambda item: list(
+      classic.CODECS).index(item[0])))) for point, (ours, others) in table.items()}
 
 
 def test_demo_codes_compares_and_writes(tmp_path, capsys):
@@ -24,36 +41,39 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys):
   out_dir = tmp_path / "out"
   demo.run(image=str(image), out_dir=str(out_dir))
 
-  printed = capsys.readouterr().out
-  rows = [line.split() for line in printed.splitlines()
-          if line.startswith(("lic_jax ", "  JPEG q", "  WebP q"))]
-  assert [row[:2] for row in rows[::3]] == [["lic_jax", "default-q1"],
-                                            ["lic_jax", "default-q2"]], printed
+  table = _table(capsys.readouterr().out)
+  assert list(table) == ["default-q1", "default-q2"]
   written = set(os.listdir(out_dir))
-  for point, ours, jpeg, webp in zip(("default-q1", "default-q2"), rows[::3], rows[1::3],
-                                     rows[2::3]):
+  reconstructions = []
+  for point, (ours, others) in table.items():
     data = (out_dir / f"crop_{point}.lic").read_bytes()
-    assert int(ours[2]) == len(data)
+    assert int(ours[1]) == len(data)
     reconstruction, _ = image_io.read_image(str(out_dir / f"crop_{point}_lic_jax.png"))
+    reconstructions.append(reconstruction)
     assert np.array_equal(lic_jax.load_model(point).decompress(data), reconstruction)
     psnr = runner.distortion(crop, reconstruction)["psnr-rgb"]
-    assert float(ours[4]) == pytest.approx(psnr, abs=0.005)
-    for row, suffix in ((jpeg, "jpg"), (webp, "webp")):
-      name = f"crop_{point}_{row[0].lower()}_{row[1]}.{suffix}"  # e.g. crop_default-q1_jpeg_q7.jpg
-      assert name in written, (name, written)
-      other = (out_dir / name).read_bytes()
-      assert int(row[2]) == len(other) >= len(data)  # at least our size
-      decoded, _ = image_io.read_image(str(out_dir / name))
+    assert float(ours[3]) == pytest.approx(psnr, abs=0.005)
+    assert list(others) == list(classic.CODECS)  # every codec (all installed for the tests)
+    for name, row in others.items():
+      codec = classic.CODECS[name]
+      file = f"crop_{point}_{codec.key}_{row[0]}.{codec.suffix}"  # crop_default-q1_avif_q7.avif
+      assert file in written, (file, written)
+      other = (out_dir / file).read_bytes()
+      assert int(row[1]) == len(other) >= len(data)  # at least our size
+      decoded, _ = image_io.read_image(str(out_dir / file))
       psnr = runner.distortion(crop, decoded)["psnr-rgb"]
-      assert float(row[4]) == pytest.approx(psnr, abs=0.005)
-  assert len(written) == 2 * 4 + 1
-  # Two rows (the points) of original | lic_jax | JPEG | WebP, each under a caption band
-  # whose text is drawn (dark pixels on the white band).
+      assert float(row[3]) == pytest.approx(psnr, abs=0.005)
+  assert len(written) == 2 * (2 + len(classic.CODECS)) + 1
+  # Per point two rows, original | lic_jax | JPEG | WebP and AVIF | JPEG XL | HEIF |
+  # JPEG 2000, each under a caption band whose text is drawn (dark pixels on white).
   sheet, _ = image_io.read_image(str(out_dir / "crop_side_by_side.png"))
-  band = sheet.shape[0] // 2 - 96
-  assert sheet.shape == (2 * (band + 96), 4 * 128, 3) and band > 20
-  assert np.array_equal(sheet[band:band + 96, :128], crop)
-  assert np.array_equal(sheet[-96:, 128:256], reconstruction)
+  row_height = sheet.shape[0] // 4
+  band = row_height - 96
+  assert sheet.shape == (4 * row_height, 4 * 128, 3) and band > 20
+  for point in range(2):
+    top = 2 * point * row_height
+    assert np.array_equal(sheet[top + band:top + row_height, :128], crop)
+    assert np.array_equal(sheet[top + band:top + row_height, 128:256], reconstructions[point])
   assert (sheet[:band, 128:256] < 100).any() and (sheet[:band, 128:256] > 250).mean() > 0.5
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import PHOTOS, REPO, assert_clean_error, run_eval
 from lic_jax import bitstream, image_io, metrics
-from lic_jax.evaluation import anchors, plots, runner
+from lic_jax.evaluation import anchors, classic, plots, runner
 
 sys.path.insert(0, REPO)
 import eval as eval_cli  # noqa: E402  (the CLI at the repository root)
@@ -79,7 +79,12 @@ def test_json_has_compressai_layout(photo_eval):
   assert results["psnr-rgb"][0] == pytest.approx(
       np.mean([r["psnr-rgb"] for r in model["images"]]))
   assert document["dataset"]["images"] == 3
-  assert "BD-rate is given with --kodak only" in document["bd_rate"]["mlicpp"]["note"]
+  for axis in ("PSNR", "MS-SSIM"):
+    assert "BD-rate is given with --kodak only" in document["bd_rate"]["mlicpp"][axis]["note"]
+  from lic_jax.evaluation import report
+  assert report.bd_rate_lines(document["bd_rate"]) == [
+      "BD-rate against VTM (CompressAI): n/a (the anchors are Kodak results; BD-rate is "
+      "given with --kodak only)"]
 
 
 def test_bpp_is_the_size_of_the_written_file(photo_eval):
@@ -139,8 +144,21 @@ def test_plot_has_anchors_and_the_curve(photo_eval):
                                                                      "ms-ssim-rgb")}}
   labels = plots.plot_rd([curve], anchors.load_all(), str(photo_eval["dir"] / "again.png"),
                          "title")
-  assert labels == ["MLIC++ (published), Kodak", "ELIC (published), Kodak"] + [
+  assert labels == [f"{anchors.load(key)['name']}, Kodak" for key in anchors.CLASSIC] + [
+      "MLIC++ (published), Kodak", "ELIC (published), Kodak"] + [
       f"{key} (CompressAI), Kodak" for key in anchors.ZOO] + ["mlicpp"]
+  # With BD-rates (as eval.py draws them): each beside its label, the anchor marked.
+  from lic_jax.evaluation import report
+  bd = report.published_bd_rates("vtm")
+  labels = plots.plot_rd([curve], anchors.load_all(), str(photo_eval["dir"] / "bd.png"),
+                         "title", bd, "vtm")
+  elic = bd["ELIC (published)"]
+  assert labels[0] == "VTM (CompressAI), Kodak [BD-rate anchor]"
+  assert (f"ELIC (published), Kodak [{elic['PSNR']['bd_rate']:+.1f}% / "
+          f"{elic['MS-SSIM']['bd_rate']:+.1f}%]") in labels
+  assert f"MLIC++ (published), Kodak [{bd['MLIC++ (published)']['PSNR']['bd_rate']:+.1f}% / n/a]" in (
+      labels)
+  assert labels[-1] == "mlicpp"  # no BD-rate off Kodak
 
 
 def test_estimate_mode_agrees_with_the_coded_run(photo_eval, photos, capsys, tmp_path):
@@ -206,16 +224,23 @@ def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
              for row in model["images"])
 
 
-def test_default_is_a_curve_of_both_points_beside_jpeg_and_webp(capsys, tmp_path, photos):
+def _pillow_file(image, codec, setting):
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format=codec.pillow_format, **codec.options(setting))
+  return buffer.getvalue()
+
+
+def test_default_is_a_curve_of_both_points_beside_the_classic_codecs(capsys, tmp_path, photos):
   """--model default: both bundled operating points, one curve named "default";
-  --classic: JPEG and WebP per image at the smallest file of at least our size (the
-  reported quality re-encoded with Pillow gives those bytes and that PSNR; one
-  quality lower gives a smaller file than ours)."""
+  --classic: JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG 2000 per image at the smallest
+  file of at least our size (the reported setting re-encoded with Pillow gives those
+  bytes and that PSNR; the setting before it gives a smaller file than ours)."""
   status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--classic",
                               "--json", tmp_path / "rd.json", "--plot", tmp_path / "rd.png")
   assert status == 0, err
   with open(tmp_path / "rd.json") as f:
-    models = json.load(f)["models"]
+    document = json.load(f)
+  models = document["models"]
   assert [(m["model"], m["name"]) for m in models] == [("default-q1", "default"),
                                                        ("default-q2", "default")]
   assert models[0]["averages"]["bpp"] < models[1]["averages"]["bpp"]
@@ -224,26 +249,48 @@ def test_default_is_a_curve_of_both_points_beside_jpeg_and_webp(capsys, tmp_path
     for row in model["images"]:
       assert row["roundtrip"]
       image, _ = image_io.read_image(os.path.join(photos, row["image"]))
-      for fmt, suffix in (("JPEG", "jpeg"), ("WEBP", "webp")):
-        quality = row[f"{suffix}-quality"]
-        assert row[f"{suffix}-bytes"] >= row["bytes"]
-        sizes = []
-        for q in (quality - 1, quality):
-          buffer = io.BytesIO()
-          Image.fromarray(image).save(buffer, format=fmt, quality=q)
-          sizes.append(buffer.getvalue())
-        assert len(sizes[1]) == row[f"{suffix}-bytes"]
-        # One quality lower: too small, or no smaller (sizes are not always monotone).
-        assert quality == 1 or not row["bytes"] <= len(sizes[0]) < len(sizes[1])
-        decoded = np.asarray(Image.open(io.BytesIO(sizes[1])).convert("RGB"))
-        assert row[f"{suffix}-psnr-rgb"] == pytest.approx(
+      for codec in classic.CODECS.values():
+        setting = row[f"{codec.key}-setting"]
+        assert row[f"{codec.key}-bytes"] >= row["bytes"]
+        index = codec.settings.index(setting)
+        chosen, previous = (_pillow_file(image, codec, codec.settings[i]) if i >= 0 else None
+                            for i in (index, index - 1))
+        assert len(chosen) == row[f"{codec.key}-bytes"], codec.name
+        # The setting before: too small, or no smaller (sizes are not always monotone).
+        assert previous is None or not row["bytes"] <= len(previous) < len(chosen)
+        decoded = np.asarray(Image.open(io.BytesIO(chosen)).convert("RGB"))
+        assert row[f"{codec.key}-psnr-rgb"] == pytest.approx(
             metrics.psnr(metrics.mse_uint8(image, decoded), 255.0), abs=1e-9)
-    assert model["averages"]["webp-bpp"] == pytest.approx(
-        np.mean([row["webp-bpp"] for row in model["images"]]))
-  assert out.count("at the smallest size >= lic_jax's per image") == 2
+    for codec in classic.CODECS.values():
+      assert model["averages"][f"{codec.key}-bpp"] == pytest.approx(
+          np.mean([row[f"{codec.key}-bpp"] for row in model["images"]]))
+  assert out.count("averages (gap: the codec's PSNR and MS-SSIM minus lic_jax's)") == 2
+  avif = models[1]["averages"]
+  assert (f"  AVIF       bpp {avif['avif-bpp']:.4f}  PSNR {avif['avif-psnr-rgb']:.3f}  MS-SSIM "
+          f"{avif['avif-ms-ssim-rgb']:.5f}   gap {avif['avif-psnr-rgb'] - avif['psnr-rgb']:+.2f} dB"
+          ) in out
+  # Per image: a column per codec.
+  assert "  image" in out and "JPEG XL" in out and "JPEG 2000" in out
+  labels = [c for c in document["curves"]]
+  assert [c["name"] for c in labels] == ["default"]
   assert os.path.getsize(tmp_path / "rd.png") > 0
   with pytest.raises(SystemExit):
     eval_cli.parse_args(["--dataset", photos, "--model", "default", "--classic", "--estimate"])
+
+
+def test_a_classic_codec_not_installed_is_skipped_with_a_line(monkeypatch, capsys, tmp_path,
+                                                               photos):
+  monkeypatch.setitem(sys.modules, "pillow_jxl", None)
+  status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default-q1",
+                              "--classic", "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  assert ("eval.py: note: JPEG XL: this codec needs pillow_jxl, which is not installed: pip "
+          "install 'lic_jax[classic]' (from a checkout: pip install -e '.[classic]'); "
+          "skipped") in err
+  assert "Traceback" not in err
+  with open(tmp_path / "rd.json") as f:
+    averages = json.load(f)["models"][0]["averages"]
+  assert "jpeg-xl-bpp" not in averages and "avif-bpp" in averages and "heif-bpp" in averages
 
 
 def test_refine_needs_a_lambda_and_coded_mode(capsys, model_dirs, photos):
@@ -305,3 +352,36 @@ def test_progressive_curve_of_a_model_with_channel_groups(model_dirs, photos, ca
   with pytest.raises(SystemExit):
     eval_cli.parse_args(["--dataset", photos, "--model", "m", "--progressive", "--estimate"])
   assert "--progressive decodes parts of streams: it needs coded mode" in capsys.readouterr().err
+
+
+def test_kodak_reports_bd_rates_against_vtm(monkeypatch, capsys, tmp_path, photos):
+  """--kodak: each curve's BD-rate against VTM, PSNR and MS-SSIM, in the summary, the
+  JSON and beside the classic codecs' curves (Kodak itself is not here: its checks
+  are bypassed to run the report on three photos)."""
+  from lic_jax.evaluation import datasets, report
+  paths = sorted(os.path.join(photos, name) for name in os.listdir(photos))
+  monkeypatch.setattr(datasets, "find_kodak", lambda folder: photos)
+  monkeypatch.setattr(datasets, "verify_kodak", lambda folder: paths)
+  status, out, err = run_eval(capsys, "--kodak", "--model", "default", "--classic",
+                              "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  with open(tmp_path / "rd.json") as f:
+    document = json.load(f)
+  bd = document["bd_rate"]
+  assert set(bd) == {"default", *(f"{c.name} (at default's sizes)"
+                                  for c in classic.CODECS.values())}
+  assert document["anchor"] == "vtm"
+  vtm = anchors.load("vtm")["results"]
+  points = report.curve_points(document["models"])[0]
+  for axis, key in (("PSNR", "psnr-rgb"), ("MS-SSIM", "ms-ssim-rgb")):
+    db = (lambda v: v) if axis == "PSNR" else metrics.ms_ssim_db
+    assert bd["default"][axis]["bd_rate"] == pytest.approx(bdrate_of(
+        vtm["bpp"], [db(v) for v in vtm[key]], points["bpp"], [db(v) for v in points[key]]))
+  assert "BD-rate against VTM (CompressAI), Kodak (PCHIP" in out
+  assert f"  default: PSNR {bd['default']['PSNR']['bd_rate']:+.2f}%" in out
+
+
+def bdrate_of(*curves):
+  import bjontegaard
+  return bjontegaard.bd_rate(*curves, method="pchip", require_matching_points=False,
+                             min_overlap=0)

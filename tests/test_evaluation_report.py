@@ -18,23 +18,91 @@ import eval as eval_cli  # noqa: E402  (the CLI at the repository root)
 MLICPP_VS_ELIC = -8.352406011541625
 
 
+def pchip_bd_rate(anchor_rates, anchor_psnrs, test_rates, test_psnrs):
+  """BD-rate written out with scipy alone (lic_jax's own implementation before it used
+  the package): log10(rate) interpolated by PCHIP over PSNR on each curve, their
+  mean gap over the common PSNR range."""
+  from scipy.interpolate import PchipInterpolator
+  curves = []
+  for rates, psnrs in ((anchor_rates, anchor_psnrs), (test_rates, test_psnrs)):
+    order = np.argsort(psnrs)
+    curves.append((np.asarray(psnrs)[order], np.log10(np.asarray(rates)[order])))
+  low = max(c[0][0] for c in curves)
+  high = min(c[0][-1] for c in curves)
+  areas = [PchipInterpolator(q, r).integrate(low, high) for q, r in curves]
+  return (10 ** ((areas[1] - areas[0]) / (high - low)) - 1) * 100
+
+
+def _points(name, results):
+  return {"name": name, **results}
+
+
 def test_bd_rate_of_an_evaluated_curve_in_the_report():
   models = [{"name": "c", "model": f"m{i}", "arch": "x", "model_hash": "0", "mode": "coded",
              "compile_time": 0.0, "images": [],
-             "averages": {"bpp": bpp, "psnr-rgb": psnr, "roundtrip": True}}
-            for i, (bpp, psnr) in enumerate([(0.45, 34.9), (0.2, 30.5)])]
+             "averages": {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim,
+                          "roundtrip": True}}
+            for i, (bpp, psnr, msssim) in enumerate([(0.45, 34.9, 0.984), (0.2, 30.5, 0.96)])]
   curves = report.curves(models)
   assert [m["model"] for m in curves[0]["models"]] == ["m1", "m0"]  # sorted by bpp
-  bd = report.bd_rates(curves, "elic", comparable=True)
-  elic = anchors.load("elic")["results"]
-  assert bd["c"]["bd_rate"] == pytest.approx(
-      bdrate.bd_rate(elic["bpp"], elic["psnr-rgb"], [0.2, 0.45], [30.5, 34.9]))
-  document = report.build(models, estimate=False, dataset={}, bd=bd, anchor_key="elic",
+  points = report.curve_points(models)
+  assert points == [{"name": "c", "bpp": [0.2, 0.45], "psnr-rgb": [30.5, 34.9],
+                     "ms-ssim-rgb": [0.96, 0.984]}]
+  bd = report.bd_rates(points, "vtm", comparable=True)["c"]
+  vtm = anchors.load("vtm")["results"]
+  assert bd["anchor"] == "VTM (CompressAI)" and bd["interpolation"] == "pchip"
+  assert bd["PSNR"]["bd_rate"] == pytest.approx(
+      pchip_bd_rate(vtm["bpp"], vtm["psnr-rgb"], [0.2, 0.45], [30.5, 34.9]), abs=1e-9)
+  db = lambda values: [-10 * np.log10(1 - v) for v in values]
+  assert bd["MS-SSIM"]["bd_rate"] == pytest.approx(
+      pchip_bd_rate(vtm["bpp"], db(vtm["ms-ssim-rgb"]), [0.2, 0.45], db([0.96, 0.984])),
+      abs=1e-9)
+  document = report.build(models, estimate=False, dataset={}, bd={"c": bd}, anchor_key="vtm",
                           environment={})
   assert document["results"]["bpp"] == [0.45, 0.2]
-  assert f"BD-rate c vs ELIC (published) (PSNR, pchip): {bd['c']['bd_rate']:+.2f}%" in (
-      report.summary(document))
+  summary = report.summary(document)
+  assert "BD-rate against VTM (CompressAI), Kodak (PCHIP" in summary
+  assert (f"  c: PSNR {bd['PSNR']['bd_rate']:+.2f}% (overlap "
+          f"{100 * bd['PSNR']['overlap']:.0f}%); MS-SSIM {bd['MS-SSIM']['bd_rate']:+.2f}%") in summary
   json.loads(report.to_json(document))
+
+
+@pytest.mark.parametrize("key", anchors.ZOO + anchors.PUBLISHED)
+def test_bd_rates_against_vtm_match_the_package_and_scipy(key):
+  """Must show: each published curve's BD-rate against VTM as lic_jax reports it (eval.py
+  --published) is the bjontegaard package's figure on CompressAI's own files (well
+  within 0.1 percentage point; the same arithmetic), and scipy's PCHIP written out."""
+  import bjontegaard
+  reported = report.published_bd_rates("vtm")[anchors.load(key)["name"]]
+  vtm, test = anchors.load("vtm")["results"], anchors.load(key)["results"]
+  package = bjontegaard.bd_rate(vtm["bpp"], vtm["psnr-rgb"], test["bpp"], test["psnr-rgb"],
+                                method="pchip", require_matching_points=False, min_overlap=0)
+  assert reported["PSNR"]["bd_rate"] == pytest.approx(package, abs=0.1)
+  assert reported["PSNR"]["bd_rate"] == pytest.approx(
+      pchip_bd_rate(vtm["bpp"], vtm["psnr-rgb"], test["bpp"], test["psnr-rgb"]), abs=1e-9)
+  if "ms-ssim-rgb" in test:
+    assert reported["MS-SSIM"]["bd_rate"] is not None
+  else:  # MLIC++'s release gives PSNR only
+    assert reported["MS-SSIM"] == {"bd_rate": None, "note": "no ms-ssim-rgb points"}
+
+
+def test_vtm_ranks_the_classic_codecs_as_the_field_knows():
+  """Against VTM intra: HEVC (HM, BPG) and AV1 cost more bits, JPEG 2000 and WebP
+  about double, JPEG more still; ELIC and MLIC++ fewer."""
+  bd = {name: entry["PSNR"]["bd_rate"] for name, entry in report.published_bd_rates("vtm").items()}
+  assert 10 < bd["AV1 (CompressAI)"] < bd["BPG 4:4:4 (CompressAI)"] < bd["HM (CompressAI)"] < 40
+  assert 60 < bd["WebP (CompressAI)"] < bd["JPEG 2000 (CompressAI)"] < bd["JPEG (CompressAI)"]
+  assert bd["MLIC++ (published)"] < bd["ELIC (published)"] < 0
+
+
+def test_published_table_on_the_command_line(capsys):
+  assert eval_cli.main(["--published", "--anchor", "vtm"]) == 0
+  out = capsys.readouterr().out
+  table = report.published_bd_rates("vtm")
+  elic = table["ELIC (published)"]
+  assert (f"| ELIC (published) | {elic['PSNR']['bd_rate']:+.2f}% | "
+          f"{elic['MS-SSIM']['bd_rate']:+.2f}% |") in out
+  assert out.count("\n| ") == len(anchors.NAMES) - 1 + 1  # header row + every other curve
 
 
 def test_bd_rate_of_the_published_curves():
@@ -56,10 +124,19 @@ def test_bd_rate_known_answers():
     bdrate.bd_rate(rates, psnrs, [1.0, 2.0], [40.0, 42.0])
 
 
+def test_without_the_package_the_figure_says_what_to_install(monkeypatch):
+  monkeypatch.setitem(sys.modules, "bjontegaard", None)
+  entry = report.published_bd_rates("vtm")["ELIC (published)"]["PSNR"]
+  assert entry == {"bd_rate": None, "note": (
+      "BD-rate needs bjontegaard, which is not installed: pip install 'lic_jax[bdrate]' "
+      "(from a checkout: pip install -e '.[bdrate]')")}
+
+
 def test_single_point_curve_has_no_bd_rate():
-  model = {"name": "m", "averages": {"bpp": 0.3, "psnr-rgb": 32.0}}
-  entry = report.bd_rates(report.curves([model]), "mlicpp", comparable=True)["m"]
-  assert entry["bd_rate"] is None and "at least 2" in entry["note"]
+  point = {"name": "m", "bpp": [0.3], "psnr-rgb": [32.0]}
+  entry = report.bd_rates([point], "vtm", comparable=True)["m"]
+  assert entry["PSNR"]["bd_rate"] is None and "at least 2" in entry["PSNR"]["note"]
+  assert entry["MS-SSIM"] == {"bd_rate": None, "note": "no ms-ssim-rgb points"}
 
 
 def test_anchor_data_and_sources():
@@ -70,7 +147,8 @@ def test_anchor_data_and_sources():
                              design, atol=5e-4)
   elic = anchors.load("elic")
   assert len(elic["results"]["bpp"]) == len(elic["results"]["psnr-rgb"]) == 10
-  assert len(anchors.NAMES) == len(set(anchors.NAMES)) == 8
+  assert len(anchors.NAMES) == len(set(anchors.NAMES)) == 15
+  assert anchors.DEFAULT == "vtm"
   for anchor in anchors.load_all():
     assert anchor["dataset"] == "kodak" and anchor["metric"] == "psnr-rgb"
     assert anchor["source"]["repository"].startswith("https://github.com/")
@@ -79,6 +157,29 @@ def test_anchor_data_and_sources():
     assert all(len(results[k]) == len(results["bpp"]) for k in results)
     assert np.all(np.diff(results["bpp"]) > 0)
     assert np.all(np.diff(results["psnr-rgb"]) > 0)
+
+
+# CompressAI's results/image/kodak files at 869a9f5 (2025-06): first and last points,
+# (bpp, PSNR), as that file lists them.
+CLASSIC_ENDS = {"vtm": ("vtm.json", 8), "hm": ("hm.json", 8),
+                "bpg": ("bpg_444_x265_ycbcr.json", 8), "av1": ("av1.json", 12),
+                "jpeg2000": ("jpeg2000.json", 19), "webp": ("webp.json", 19),
+                "jpeg": ("jpeg.json", 19)}
+
+
+@pytest.mark.parametrize("key", anchors.CLASSIC)
+def test_classic_anchors_are_compressais_codec_curves(key):
+  anchor = anchors.load(key)
+  file, points = CLASSIC_ENDS[key]
+  assert anchor["key"] == key and anchor["name"].endswith("(CompressAI)")
+  assert anchor["source"]["path"] == f"results/image/kodak/{file}"
+  assert anchor["source"]["commit"] == "869a9f5d4126d015b7de8f203fe60ee9e1608193"
+  assert set(anchor["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb"}
+  assert len(anchor["results"]["bpp"]) == points
+  # VTM's lowest point, as CompressAI's vtm.json lists it (bpp, PSNR, MS-SSIM).
+  if key == "vtm":
+    assert [anchor["results"][k][0] for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")] == [
+        0.04824490017361111, 26.14484539430146, 0.8606081604957581]
 
 
 @pytest.mark.parametrize("key", anchors.ZOO)
@@ -110,18 +211,13 @@ def test_bd_rate_against_a_zoo_anchor():
   """Any anchor key works for --anchor: CompressAI's mbt2018 against its own
   bmshj2018-hyperprior needs fewer bits, and MLIC++ fewer still."""
   hyperprior = anchors.load("bmshj2018-hyperprior")["results"]
-  curves = []
-  for key in ("mbt2018", "mlicpp"):
-    results = anchors.load(key)["results"]
-    points = zip(results["bpp"], results["psnr-rgb"])
-    curves.append({"name": key, "models": [{"averages": {"bpp": b, "psnr-rgb": p}}
-                                           for b, p in points]})
-  bd = report.bd_rates(curves, "bmshj2018-hyperprior", comparable=True)
+  points = [_points(key, anchors.load(key)["results"]) for key in ("mbt2018", "mlicpp")]
+  bd = report.bd_rates(points, "bmshj2018-hyperprior", comparable=True)
   assert bd["mbt2018"]["anchor"] == "bmshj2018-hyperprior (CompressAI)"
-  assert bd["mlicpp"]["bd_rate"] < bd["mbt2018"]["bd_rate"] < 0
+  assert bd["mlicpp"]["PSNR"]["bd_rate"] < bd["mbt2018"]["PSNR"]["bd_rate"] < 0
   mbt = anchors.load("mbt2018")["results"]
-  assert bd["mbt2018"]["bd_rate"] == bdrate.bd_rate(hyperprior["bpp"], hyperprior["psnr-rgb"],
-                                                    mbt["bpp"], mbt["psnr-rgb"])
+  assert bd["mbt2018"]["PSNR"]["bd_rate"] == pytest.approx(pchip_bd_rate(
+      hyperprior["bpp"], hyperprior["psnr-rgb"], mbt["bpp"], mbt["psnr-rgb"]), abs=1e-9)
   assert eval_cli.parse_args(["--kodak", "--model", "m", "--anchor", "cheng2020-attn"]).anchor == (
       "cheng2020-attn")
-
+  assert eval_cli.parse_args(["--kodak", "--model", "m"]).anchor == "vtm"

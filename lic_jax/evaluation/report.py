@@ -12,7 +12,7 @@ import json
 import math
 import os
 
-from lic_jax import metrics
+from lic_jax import extras, metrics
 from lic_jax.evaluation import anchors as anchor_data
 from lic_jax.evaluation import bdrate, classic
 
@@ -42,26 +42,76 @@ def description(estimate):
   return "Inference (lic_jax, tensorflow-compression range coder, real bitstreams)"
 
 
-def bd_rates(curve_list, anchor_key, comparable, reason=None):
-  """BD-rate (PSNR, PCHIP) of each curve against the published anchor:
-  {curve name: {"anchor", "bd_rate" (percent) or None, "note"}}."""
+# BD-rate quality axes: name -> (result key, to dB)
+QUALITY = {"PSNR": ("psnr-rgb", float), "MS-SSIM": ("ms-ssim-rgb", metrics.ms_ssim_db)}
+
+
+def curve_points(models):
+  """Each curve's averaged points, {"name", "bpp", "psnr-rgb", "ms-ssim-rgb"} (what
+  plots and BD-rates take), in curve order."""
+  return [{"name": c["name"], **{k: [m["averages"][k] for m in c["models"]]
+                                 for k in ("bpp", *(key for key, _ in QUALITY.values()))
+                                 if all(k in m["averages"] for m in c["models"])}}
+          for c in curves(models)]
+
+
+def _bd_rate(anchor, curve, key, to_db):
+  """{"bd_rate", "overlap"} of one quality axis, or {"bd_rate": None, "note"}."""
+  for who in (anchor, curve):
+    if key not in who:
+      return {"bd_rate": None, "note": f"no {key} points"}
+  anchor_q = [to_db(v) for v in anchor[key]]
+  test_q = [to_db(v) for v in curve[key]]
+  try:
+    return {"bd_rate": bdrate.bd_rate(anchor["bpp"], anchor_q, curve["bpp"], test_q),
+            "overlap": bdrate.overlap(anchor_q, test_q)}
+  except (bdrate.BDRateError, extras.MissingExtraError) as e:
+    return {"bd_rate": None, "note": str(e)}
+
+
+def bd_rates(points, anchor_key, comparable, reason=None):
+  """BD-rates (PCHIP) of each curve against the published anchor, on PSNR and on
+  MS-SSIM in dB where both curves have it: {curve name: {"anchor", "anchor_key",
+  "interpolation", "PSNR": {"bd_rate" (percent), "overlap"}, "MS-SSIM": ...}}; a
+  figure that cannot be given is None beside a "note" saying why.
+
+  points: curves as `curve_points` gives them."""
   anchor = anchor_data.load(anchor_key)
   out = {}
-  for curve in curve_list:
-    entry = {"anchor": anchor["name"], "metric": "psnr-rgb", "interpolation": "pchip",
-             "bd_rate": None}
-    if not comparable:
-      entry["note"] = reason
-    else:
-      rates = [m["averages"]["bpp"] for m in curve["models"]]
-      psnrs = [m["averages"]["psnr-rgb"] for m in curve["models"]]
-      try:
-        entry["bd_rate"] = bdrate.bd_rate(anchor["results"]["bpp"], anchor["results"]["psnr-rgb"],
-                                          rates, psnrs)
-        entry["overlap"] = bdrate.overlap(anchor["results"]["psnr-rgb"], psnrs)
-      except bdrate.BDRateError as e:
-        entry["note"] = str(e)
+  for curve in points:
+    entry = {"anchor": anchor["name"], "anchor_key": anchor_key, "interpolation": "pchip"}
+    for axis, (key, to_db) in QUALITY.items():
+      entry[axis] = (_bd_rate(anchor["results"], curve, key, to_db) if comparable
+                     else {"bd_rate": None, "note": reason})
     out[curve["name"]] = entry
+  return out
+
+
+def published_bd_rates(anchor_key):
+  """bd_rates of every other published curve against `anchor_key`'s."""
+  return bd_rates([{"name": a["name"], **a["results"]} for a in anchor_data.load_all()
+                   if a["key"] != anchor_key], anchor_key, comparable=True)
+
+
+def bd_rate_lines(bd):
+  """bd_rates as text: a line per curve."""
+  if not bd:
+    return []
+  first = next(iter(bd.values()))
+  notes = {figure.get("note") for entry in bd.values() for axis in QUALITY
+           for figure in [entry[axis]] if figure["bd_rate"] is None}
+  if len(notes) == 1 and all(entry[axis]["bd_rate"] is None for entry in bd.values()
+                             for axis in QUALITY):
+    return [f"BD-rate against {first['anchor']}: n/a ({notes.pop()})"]
+  out = [f"BD-rate against {first['anchor']}, Kodak (PCHIP; negative: fewer bits at equal "
+         "quality):"]
+  for name, entry in bd.items():
+    cells = []
+    for axis in QUALITY:
+      figure = entry[axis]
+      cells.append(f"{axis} {figure['bd_rate']:+.2f}% (overlap {100 * figure['overlap']:.0f}%)"
+                   if figure["bd_rate"] is not None else f"{axis} n/a ({figure['note']})")
+    out.append(f"  {name}: " + "; ".join(cells))
   return out
 
 
@@ -155,16 +205,38 @@ def table(model):
   return "\n".join(text)
 
 
-def classic_lines(averages):
-  """The classic codecs' averages beside the model's (eval.py --classic), as text."""
-  if "jpeg-bpp" not in averages:
+def classic_codecs(averages):
+  """The classic codecs whose numbers a row or average holds, in table order."""
+  return [c for c in classic.CODECS.values() if f"{c.key}-bpp" in averages]
+
+
+def classic_lines(model):
+  """The classic codecs beside the model (eval.py --classic), as text: per image the
+  PSNR and MS-SSIM of each at the smallest size >= lic_jax's, then the averages with
+  each codec's gap to lic_jax."""
+  averages = model["averages"]
+  codecs = classic_codecs(averages)
+  if not codecs:
     return []
-  scores = lambda prefix: (f"bpp {averages[prefix + 'bpp']:.4f}  PSNR "
-                           f"{averages[prefix + 'psnr-rgb']:.3f}  MS-SSIM "
-                           f"{averages[prefix + 'ms-ssim-rgb']:.5f}")
-  return ["at the smallest size >= lic_jax's per image (Pillow), averages:",
-          f"  {'lic_jax':<8}{scores('')}",
-          *(f"  {fmt:<8}{scores(fmt.lower() + '-')}" for fmt in classic.FORMATS)]
+  names = ["lic_jax", *(c.name for c in codecs)]
+  keys = ["", *(c.key + "-" for c in codecs)]
+  lines = [["image", *names]]
+  for row in model["images"]:
+    lines.append([row["image"], *(f"{row[k + 'psnr-rgb']:.2f}/{row[k + 'ms-ssim-rgb']:.4f}"
+                                  for k in keys)])
+  widths = [max(len(line[i]) for line in lines) for i in range(len(names) + 1)]
+  out = ["per image, PSNR dB/MS-SSIM, each classic codec at the smallest file >= lic_jax's:"]
+  out += ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                           for i, (c, w) in enumerate(zip(line, widths))) for line in lines]
+  out.append("averages (gap: the codec's PSNR and MS-SSIM minus lic_jax's):")
+  for name, key in zip(names, keys):
+    gap = "" if not key else (
+        f"   gap {averages[key + 'psnr-rgb'] - averages['psnr-rgb']:+.2f} dB, "
+        f"{averages[key + 'ms-ssim-rgb'] - averages['ms-ssim-rgb']:+.4f}")
+    out.append(f"  {name:<10} bpp {averages[key + 'bpp']:.4f}  PSNR "
+               f"{averages[key + 'psnr-rgb']:.3f}  MS-SSIM {averages[key + 'ms-ssim-rgb']:.5f}"
+               + gap)
+  return out
 
 
 def progressive_lines(model):
@@ -197,15 +269,16 @@ def _point(model):
 
 
 def classic_curves(curve_list):
-  """Per curve evaluated with --classic, its JPEG and WebP curves at the same sizes:
+  """Per curve evaluated with --classic, each classic codec's curve at the same sizes:
   [{"name", "bpp", "psnr-rgb", "ms-ssim-rgb"}]."""
   out = []
   for curve in curve_list:
     points = [m["averages"] for m in curve["models"]]
-    if all("jpeg-bpp" in p for p in points):
-      out += [{"name": f"{fmt} (at {curve['name']}'s sizes)",
-               **{k: [p[f"{fmt.lower()}-{k}"] for p in points]
-                  for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}} for fmt in classic.FORMATS]
+    for codec in classic_codecs(points[0]):
+      if all(f"{codec.key}-bpp" in p for p in points):
+        out.append({"name": f"{codec.name} (at {curve['name']}'s sizes)",
+                    **{k: [p[f"{codec.key}-{k}"] for p in points]
+                       for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}})
   return out
 
 
@@ -222,7 +295,7 @@ def summary(document):
       for note in row["notes"]:
         if "MS-SSIM" not in note:
           out.append(f"note: {row['image']}: {note}")
-    out.extend(classic_lines(avg))
+    out.extend(classic_lines(model))
     out.extend(progressive_lines(model))
     out.append(f"compile (warm-up, excluded from the times above): "
                f"{model['compile_time']:.1f} s")
@@ -230,10 +303,5 @@ def summary(document):
       bad = [r["image"] for r in model["images"] if r.get("roundtrip") is False]
       out.append(f"ROUND TRIP MISMATCH: decoded != forward on {', '.join(bad)}")
   out.append("")
-  for name, entry in document["bd_rate"].items():
-    if entry["bd_rate"] is None:
-      out.append(f"BD-rate {name} vs {entry['anchor']}: n/a ({entry['note']})")
-    else:
-      out.append(f"BD-rate {name} vs {entry['anchor']} (PSNR, pchip): "
-                 f"{entry['bd_rate']:+.2f}% (PSNR overlap {100 * entry['overlap']:.0f}%)")
+  out.extend(bd_rate_lines(document["bd_rate"]))
   return "\n".join(out)

@@ -12,8 +12,9 @@ Coded mode (the default) runs the real pipeline per image: `compress` -> bytes -
                 integer MSE, `metrics.mse_uint8`)
   ms-ssim-rgb   pytorch_msssim's MS-SSIM on the 8-bit images (data range 255),
                 and ms-ssim-db = -10 log10(1 - MS-SSIM)
-  jpeg-*, webp-*   with compare_classic: quality, bytes, bpp, psnr-rgb and
-                ms-ssim-rgb of JPEG and WebP (Pillow) at the smallest file of at
+  jpeg-*, webp-*, avif-*, jpeg-xl-*, heif-*, jpeg-2000-*   with classic_codecs:
+                the setting, bytes, bpp, psnr-rgb and ms-ssim-rgb of each classic
+                codec (`lic_jax.evaluation.classic`) at the smallest file of at
                 least the stream's size (`classic.at_size`)
   encoding_time, decoding_time   wall seconds of compress and decompress
   roundtrip     decoded image == forward's x_hat on the padded image, cropped,
@@ -35,6 +36,7 @@ Estimate mode (`estimate=True`, CompressAI's --entropy-estimation) runs only
 and forward's time is split half and half into encoding and decoding time, as
 CompressAI does.
 """
+import concurrent.futures
 import os
 import time
 
@@ -49,7 +51,7 @@ from lic_jax.extras import progress_bar
 # Per-image numbers averaged into a model's RD point (CompressAI's result keys first).
 AVERAGED = ("psnr-rgb", "ms-ssim-rgb", "bpp", "encoding_time", "decoding_time",
             "bpp-strings", "bpp-estimate", "forward_time", "bytes",
-            *(f"{fmt.lower()}-{key}" for fmt in classic.FORMATS
+            *(f"{codec.key}-{key}" for codec in classic.CODECS.values()
               for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")))
 
 _cached = {}  # the last loaded codec: {(real path, model hash): Codec}
@@ -105,17 +107,25 @@ def distortion(image, reconstruction):
           "ms-ssim-db": metrics.ms_ssim_db(msssim)}
 
 
-def _classic_fields(image, target_bytes):
-  """JPEG's and WebP's quality, bpp, PSNR and MS-SSIM at the smallest file of at least
-  target_bytes, as `<format>-<key>` row fields."""
-  fields = {}
-  for fmt in classic.FORMATS:
-    quality, data, decoded = classic.at_size(image, target_bytes, fmt)
-    scores = {"quality": quality, "bytes": len(data), "bpp": 8 * len(data) / image[..., 0].size,
-              **distortion(image, decoded)}
-    fields.update({f"{fmt.lower()}-{key}": value for key, value in scores.items()
-                   if key != "ms-ssim-db"})
-  return fields
+def classic_scores(image, target_bytes, codecs):
+  """Per codec, in order: (file bytes, decoded image, {"setting", "bytes", "bpp",
+  "psnr-rgb", "ms-ssim-rgb"}) at its smallest file of at least target_bytes. The
+  codecs' searches run two at a time (their encoders release the GIL)."""
+  def scores(codec):
+    setting, data, decoded = classic.at_size(image, target_bytes, codec)
+    found = {"setting": setting, "bytes": len(data), "bpp": 8 * len(data) / image[..., 0].size,
+             **distortion(image, decoded)}
+    del found["ms-ssim-db"]
+    return data, decoded, found
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    return list(pool.map(scores, codecs))
+
+
+def _classic_fields(image, target_bytes, codecs):
+  """classic_scores of each codec as `<codec key>-<score>` row fields."""
+  return {f"{codec.key}-{key}": value
+          for codec, (_, _, found) in zip(codecs, classic_scores(image, target_bytes, codecs))
+          for key, value in found.items()}
 
 
 def _code_image(codec, image, check, refine_steps=0, lmbda=None):
@@ -157,12 +167,12 @@ def _estimate_image(codec, image):
 
 def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
              progress=True, name=None, model=None, refine_steps=0, lmbda=None,
-             compare_classic=False, progressive_curve=False):
+             classic_codecs=(), progressive_curve=False):
   """Evaluates `codec` on the images at `paths` (names relative to `root`).
 
   refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
-  compare_classic: each row also gets JPEG's and WebP's numbers at the smallest file of
-  at least the stream's size (`jpeg-bpp`, `webp-psnr-rgb`, ...; coded mode).
+  classic_codecs: ClassicCodecs whose numbers each row also gets, at the smallest file
+  of at least the stream's size (`jpeg-bpp`, `avif-psnr-rgb`, ...; coded mode).
   progressive_curve: each row also gets `progressive` (`progressive.curve`), and the
   result its average over the images (coded mode, models with channel groups).
 
@@ -171,7 +181,7 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   coder's name, coded mode), `compile_time`, `images` (one row per image) and
   `averages` (the RD point).
   """
-  if estimate and (refine_steps or compare_classic or progressive_curve):
+  if estimate and (refine_steps or classic_codecs or progressive_curve):
     raise ValueError("latent refinement, the classic codecs and the progressive curve "
                      "need coded mode")
   run = (lambda image: _estimate_image(codec, image)) if estimate else (
@@ -199,7 +209,7 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
                    f"(standard MS-SSIM needs both sides >= {metrics.MIN_STANDARD_SIDE})")
     rel = os.path.relpath(path, root)
     row = {"image": rel, "height": h, "width": w, **fields, **distortion(image, reconstruction),
-           **(_classic_fields(image, len(data)) if compare_classic else {}),
+           **_classic_fields(image, len(data) if data else 0, classic_codecs),
            **({"progressive": progressive.curve(codec, image, data, distortion)}
               if progressive_curve else {}),
            "warmup": warmup, "notes": notes}

@@ -16,7 +16,7 @@ of training and evaluation (`base`), or the coder's encode and decode (`coding`)
 `tables`: each stream's CDF tables, from the latent codecs and the weights.
 """
 from lic_jax.latent.base import (ALL, ANCHOR, NONANCHOR, Factorized, Gaussian, LatentCodec,
-                                 Likelihoods, Positions)
+                                 Likelihoods, Positions, average_blocks)
 from lic_jax.latent.coding import Decode, Encode
 from lic_jax.latent.tables import StreamTables
 from lic_jax.latent.autoregressive import RasterAutoregressive
@@ -28,4 +28,4 @@ from lic_jax.latent.hyperprior import Hyperprior
 
 __all__ = ["ALL", "ANCHOR", "NONANCHOR", "ChannelGroups", "Checkerboard", "Decode", "Encode",
            "Factorized", "FactorizedPrior", "Gaussian", "GaussianConditional", "Hyperprior",
-           "LatentCodec", "Likelihoods", "Positions", "RasterAutoregressive", "StreamTables"]
+           "LatentCodec", "Likelihoods", "Positions", "RasterAutoregressive", "StreamTables", "average_blocks"]

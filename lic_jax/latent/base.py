@@ -133,6 +133,27 @@ def split_channels(y, widths):
   return jnp.split(y, bounds, axis=-1)
 
 
+def average_blocks(tree, scale):
+  """Each (B, h, w, C) array (or ShapeDtypeStruct) in `tree` -> (B, h / scale,
+  w / scale, C): the mean of each scale x scale block (h and w divisible by it)."""
+  def average(y):
+    b, h, w, c = y.shape
+    if h % scale or w % scale:
+      raise ValueError(f"a {w}x{h} latent grid does not divide into {scale}x{scale} blocks: "
+                       f"choose a scale that divides both (this model pads images to fewer "
+                       "multiples)")
+    if isinstance(y, jax.ShapeDtypeStruct):
+      return jax.ShapeDtypeStruct((b, h // scale, w // scale, c), y.dtype)
+    return y.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
+  return jax.tree_util.tree_map(average, tree)
+
+
+def predicted(mode, name):
+  """Whether `mode` (any callable coding mode) is a preview's Decode whose next unit of
+  stream `name` is predicted rather than decoded (see `lic_jax.latent.Decode`)."""
+  return getattr(mode, "coarse", 1) > 1 and mode.predicts(name)
+
+
 def is_shape(y):
   """True when `y` is a shape only (decoding)."""
   return isinstance(y, jax.ShapeDtypeStruct)

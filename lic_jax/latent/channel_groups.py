@@ -6,7 +6,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from lic_jax.latent.base import LatentCodec, split_channels
+from lic_jax.latent.base import LatentCodec, average_blocks, predicted, split_channels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,8 +23,15 @@ class ChannelGroups(LatentCodec):
 
   def code(self, stages, mode, y, context=(), latents=None):
     previous = jnp.zeros(tuple(y.shape[:-1]) + (0,), y.dtype)
-    likelihoods = []
+    likelihoods, scale = [], 1
     for i, y_group in enumerate(split_channels(y, self.widths)):
+      if scale == 1 and predicted(mode, self.group.name):
+        # A preview: the groups from here on are predicted, not decoded, on a coarser
+        # grid (the synthesis runs on it too), from the block means of their context.
+        scale = mode.coarse
+        context, previous = average_blocks((context, previous), scale)
+      if scale > 1:
+        y_group = average_blocks(y_group, scale)
       y_hat, group_likelihoods = self.group.code(stages, mode, y_group, (i, *context, previous))
       previous = jnp.concatenate([previous, y_hat], axis=-1)
       likelihoods.append(group_likelihoods)

@@ -7,7 +7,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from lic_jax.entropy import checkerboard
-from lic_jax.latent.base import ANCHOR, NONANCHOR, Gaussian, LatentCodec
+from lic_jax.latent.base import ANCHOR, NONANCHOR, Gaussian, LatentCodec, predicted
 from lic_jax.latent.tables import gaussian_stream_tables
 
 
@@ -29,6 +29,12 @@ class Checkerboard(LatentCodec):
 
   def code(self, stages, mode, y, context=(), latents=None):
     scales, means, carry = getattr(stages, self.anchor)(*context)
+    if predicted(mode, self.name):
+      # A preview: not decoded but predicted in one pass, from the anchor step's
+      # parameters, which need no spatial context, at every position.
+      y_hat = jnp.broadcast_to(Gaussian(scales, means).center(), y.shape)
+      return (getattr(stages, self.finish)(*context, y_hat) if self.finish else y_hat), {
+          self.name: None}
     anchor_hat, anchor_likelihoods = mode(self.name, y, Gaussian(scales, means), ANCHOR)
     anchor_hat, scales, means = getattr(stages, self.nonanchor)(*context, anchor_hat, carry)
     nonanchor_hat, likelihoods = mode(self.name, y, Gaussian(scales, means), NONANCHOR)

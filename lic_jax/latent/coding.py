@@ -170,16 +170,25 @@ class Decode:
   cut short, or fewer groups asked for): a unit without its string is filled with
   the distribution's means (fill "means") or zeros ("zeros"), and `filled` counts
   them. intact: whether the file passed its checksum (see `mismatch_error`).
+  coarse: > 1 for a preview: the units not decoded are predicted by the latent codecs
+  themselves (`predicts`), on a grid `coarse` times coarser (ChannelGroups) and in
+  one pass (Checkerboard), instead of being filled here at full resolution.
   """
 
   def __init__(self, coder, stream_tables, strings, checks=None, units=None, prefix=False,
-               fill="means", intact=True):
+               fill="means", intact=True, coarse=1):
     if fill not in ("means", "zeros"):
       raise ValueError(f"fill must be 'means' or 'zeros', not {fill!r}")
     self.coder, self.tables, self.units = coder, stream_tables, units
     self.strings, self.checks = dict(strings), checks
-    self.prefix, self.fill, self.intact = prefix, fill, intact
+    self.prefix, self.fill, self.intact, self.coarse = prefix, fill, intact, coarse
     self.decoders, self.coding_checks, self.calls, self.filled = {}, {}, {}, 0
+
+  def predicts(self, name):
+    """Whether the next unit of stream `name` is not in the strings and so, in a
+    preview (coarse > 1), predicted by the latent codec instead of decoded."""
+    return (self.coarse > 1 and self.prefix and name == self.units
+            and f"{name}{self.calls.get(name, 0)}" not in self.strings)
 
   def __call__(self, name, y, dist, positions=ALL):
     table = self.tables[name]

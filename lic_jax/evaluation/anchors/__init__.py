@@ -4,18 +4,22 @@ Each `<key>_kodak.json` holds one published curve with its source (repository,
 path, commit) and CompressAI-style `results` lists: `bpp`, `psnr-rgb`, and
 `ms-ssim-rgb` where the source has it. The keys of CompressAI's zoo curves are the
 zoo's model names; the curves do not depend on which models lic_jax registers (a
-registered model names its own with `ModelSpec.anchor`).
+registered model names its own with `ModelSpec.anchor`). VTM (intra) is the anchor
+BD-rates are stated against unless another is chosen, as in the field's tables.
 """
 import json
 import os
 
 FOLDER = os.path.dirname(os.path.abspath(__file__))
+# Classic codecs as CompressAI ran them (results/image/kodak), standards first.
+CLASSIC = ("vtm", "hm", "bpg", "av1", "jpeg2000", "webp", "jpeg")
 # The state of the art lic_jax ports, from their authors.
 PUBLISHED = ("mlicpp", "elic")
 # CompressAI's pretrained zoo models, from CompressAI's results/image/kodak.
 ZOO = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
        "cheng2020-anchor", "cheng2020-attn")
-NAMES = PUBLISHED + ZOO
+NAMES = CLASSIC + PUBLISHED + ZOO
+DEFAULT = "vtm"
 
 
 def load(key, dataset="kodak"):
