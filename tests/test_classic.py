@@ -19,7 +19,7 @@ def photo():
   return np.ascontiguousarray(pixels[80:208, 120:312])  # 128x192
 
 
-def _pillow_file(image, codec, setting):
+def pillow_file(image, codec, setting):
   """The file Pillow writes with the codec's documented options, independently of
   classic.encode."""
   buffer = io.BytesIO()
@@ -31,7 +31,7 @@ def _pillow_file(image, codec, setting):
 def test_smallest_file_at_least_the_target(photo, name):
   codec = classic.CODECS[name]
   assert classic.unavailable(codec) is None  # both test environments have every codec
-  sizes = {setting: len(_pillow_file(photo, codec, setting)) for setting in codec.settings}
+  sizes = {setting: len(pillow_file(photo, codec, setting)) for setting in codec.settings}
   ordered = sorted(sizes.values())
   # Targets between, on and beyond the sizes Pillow makes.
   middle = len(ordered) // 2
@@ -57,7 +57,7 @@ def test_every_codec_degrades_gracefully_with_rate(photo):
   for codec in classic.CODECS.values():
     errors = []
     for setting in (codec.settings[len(codec.settings) // 10], codec.settings[-10]):
-      decoded = classic.decode(_pillow_file(photo, codec, setting))
+      decoded = classic.decode(pillow_file(photo, codec, setting))
       errors.append(np.mean((decoded.astype(float) - photo) ** 2))
     assert errors[1] < errors[0] / 4, codec.name
 

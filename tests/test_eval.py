@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, REPO, assert_clean_error, run_eval
+from test_classic import pillow_file
+from test_evaluation_report import pchip_bd_rate
 from lic_jax import bitstream, image_io, metrics
 from lic_jax.evaluation import anchors, classic, plots, runner
 
@@ -224,12 +226,6 @@ def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
              for row in model["images"])
 
 
-def _pillow_file(image, codec, setting):
-  buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format=codec.pillow_format, **codec.options(setting))
-  return buffer.getvalue()
-
-
 def test_default_is_a_curve_of_both_points_beside_the_classic_codecs(capsys, tmp_path, photos):
   """--model default: both bundled operating points, one curve named "default";
   --classic: JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG 2000 per image at the smallest
@@ -253,7 +249,7 @@ def test_default_is_a_curve_of_both_points_beside_the_classic_codecs(capsys, tmp
         setting = row[f"{codec.key}-setting"]
         assert row[f"{codec.key}-bytes"] >= row["bytes"]
         index = codec.settings.index(setting)
-        chosen, previous = (_pillow_file(image, codec, codec.settings[i]) if i >= 0 else None
+        chosen, previous = (pillow_file(image, codec, codec.settings[i]) if i >= 0 else None
                             for i in (index, index - 1))
         assert len(chosen) == row[f"{codec.key}-bytes"], codec.name
         # The setting before: too small, or no smaller (sizes are not always monotone).
@@ -375,13 +371,8 @@ def test_kodak_reports_bd_rates_against_vtm(monkeypatch, capsys, tmp_path, photo
   points = report.curve_points(document["models"])[0]
   for axis, key in (("PSNR", "psnr-rgb"), ("MS-SSIM", "ms-ssim-rgb")):
     db = (lambda v: v) if axis == "PSNR" else metrics.ms_ssim_db
-    assert bd["default"][axis]["bd_rate"] == pytest.approx(bdrate_of(
+    assert bd["default"][axis]["bd_rate"] == pytest.approx(pchip_bd_rate(
         vtm["bpp"], [db(v) for v in vtm[key]], points["bpp"], [db(v) for v in points[key]]))
   assert "BD-rate against VTM (CompressAI), Kodak (PCHIP" in out
   assert f"  default: PSNR {bd['default']['PSNR']['bd_rate']:+.2f}%" in out
 
-
-def bdrate_of(*curves):
-  import bjontegaard
-  return bjontegaard.bd_rate(*curves, method="pchip", require_matching_points=False,
-                             min_overlap=0)

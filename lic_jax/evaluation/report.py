@@ -98,10 +98,9 @@ def bd_rate_lines(bd):
   if not bd:
     return []
   first = next(iter(bd.values()))
-  notes = {figure.get("note") for entry in bd.values() for axis in QUALITY
-           for figure in [entry[axis]] if figure["bd_rate"] is None}
-  if len(notes) == 1 and all(entry[axis]["bd_rate"] is None for entry in bd.values()
-                             for axis in QUALITY):
+  figures = [entry[axis] for entry in bd.values() for axis in QUALITY]
+  notes = {figure.get("note") for figure in figures}
+  if len(notes) == 1 and all(figure["bd_rate"] is None for figure in figures):
     return [f"BD-rate against {first['anchor']}: n/a ({notes.pop()})"]
   out = [f"BD-rate against {first['anchor']}, Kodak (PCHIP; negative: fewer bits at equal "
          "quality):"]

@@ -209,7 +209,7 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
                    f"(standard MS-SSIM needs both sides >= {metrics.MIN_STANDARD_SIDE})")
     rel = os.path.relpath(path, root)
     row = {"image": rel, "height": h, "width": w, **fields, **distortion(image, reconstruction),
-           **_classic_fields(image, len(data) if data else 0, classic_codecs),
+           **(_classic_fields(image, len(data), classic_codecs) if classic_codecs else {}),
            **({"progressive": progressive.curve(codec, image, data, distortion)}
               if progressive_curve else {}),
            "warmup": warmup, "notes": notes}

@@ -151,7 +151,8 @@ def average_blocks(tree, scale):
 def predicted(mode, name):
   """Whether `mode` (any callable coding mode) is a preview's Decode whose next unit of
   stream `name` is predicted rather than decoded (see `lic_jax.latent.Decode`)."""
-  return getattr(mode, "coarse", 1) > 1 and mode.predicts(name)
+  predicts = getattr(mode, "predicts", None)
+  return predicts is not None and predicts(name)
 
 
 def is_shape(y):
