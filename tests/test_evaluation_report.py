@@ -63,7 +63,8 @@ def test_bd_rate_of_an_evaluated_curve_in_the_report():
   summary = report.summary(document)
   assert "BD-rate against VTM (CompressAI), Kodak (PCHIP" in summary
   assert (f"  c: PSNR {bd['PSNR']['bd_rate']:+.2f}% (overlap "
-          f"{100 * bd['PSNR']['overlap']:.0f}%); MS-SSIM {bd['MS-SSIM']['bd_rate']:+.2f}%") in summary
+          f"{100 * bd['PSNR']['overlap']:.0f}%); MS-SSIM {bd['MS-SSIM']['bd_rate']:+.2f}%"
+          ) in summary
   json.loads(report.to_json(document))
 
 

@@ -3,16 +3,16 @@ at or above a given one (the comparison then never favours lic_jax by giving the
 classic codec fewer bytes). All run through Pillow, two through plugins (the
 `classic` extra); each with its encoder's default speed and chroma subsampling:
 
-| codec     | encoder                                   | searched setting        | fixed |
-|-----------|-------------------------------------------|-------------------------|-------|
-| JPEG      | libjpeg(-turbo), Pillow                   | quality 1..100          | 4:2:0 |
-| WebP      | libwebp, Pillow                           | quality 0..100          | method 4, 4:2:0 |
-| AVIF      | libavif with aom (AV1 intra), Pillow      | quality 0..100          | speed 6, 4:2:0 |
-| JPEG XL   | libjxl, pillow-jxl-plugin                 | quality 0..99           | effort 7 |
-| HEIF      | libheif with x265 (HEVC intra: BPG's      | quality 0..100          | x265's default preset, 4:2:0 |
-|           | coding), pillow-heif                      |                         | |
-| JPEG 2000 | OpenJPEG, Pillow                          | compression ratio, 512  | one quality layer |
-|           |                                           | geometric steps 2..1000 | |
+| codec     | encoder                              | searched setting        | fixed           |
+|-----------|--------------------------------------|-------------------------|-----------------|
+| JPEG      | libjpeg(-turbo), Pillow              | quality 1..100          | 4:2:0           |
+| WebP      | libwebp, Pillow                      | quality 0..100          | method 4, 4:2:0 |
+| AVIF      | libavif with aom (AV1 intra), Pillow | quality 0..100          | speed 6, 4:2:0  |
+| JPEG XL   | libjxl, pillow-jxl-plugin            | quality 0..99           | effort 7        |
+| HEIF      | libheif with x265 (HEVC intra:       | quality 0..100          | x265's default  |
+|           | BPG's coding), pillow-heif           |                         | preset, 4:2:0   |
+| JPEG 2000 | OpenJPEG, Pillow                     | compression ratio, 512  | one quality     |
+|           |                                      | geometric steps 2..1000 | layer           |
 
     codec = classic.CODECS["AVIF"]
     setting, data, decoded = classic.at_size(image, target_bytes, codec)

@@ -28,4 +28,5 @@ from lic_jax.latent.hyperprior import Hyperprior
 
 __all__ = ["ALL", "ANCHOR", "NONANCHOR", "ChannelGroups", "Checkerboard", "Decode", "Encode",
            "Factorized", "FactorizedPrior", "Gaussian", "GaussianConditional", "Hyperprior",
-           "LatentCodec", "Likelihoods", "Positions", "RasterAutoregressive", "StreamTables", "average_blocks"]
+           "LatentCodec", "Likelihoods", "Positions", "RasterAutoregressive", "StreamTables",
+           "average_blocks"]

@@ -123,13 +123,18 @@ def mismatch_error(name, where, intact=True):
       "the image again here. Nothing was written.")
 
 
+def _next_string(name, units, calls):
+  """The string that the next call of stream `name` codes to: `name`, or for the
+  prefix units' stream `<name><k>` for its k-th call (counted in `calls`)."""
+  return name if name != units else f"{name}{calls.get(name, 0)}"
+
+
 def _string_name(name, units, calls):
-  """The string that this call of stream `name` codes to: `name`, or for the prefix
-  units' stream `<name><k>` for its k-th call (counted in `calls`)."""
-  if name != units:
-    return name
-  calls[name] = calls.get(name, 0) + 1
-  return f"{name}{calls[name] - 1}"
+  """`_next_string`, counting the call."""
+  string = _next_string(name, units, calls)
+  if name == units:
+    calls[name] = calls.get(name, 0) + 1
+  return string
 
 
 class Encode:
@@ -188,7 +193,7 @@ class Decode:
     """Whether the next unit of stream `name` is not in the strings and so, in a
     preview (coarse > 1), predicted by the latent codec instead of decoded."""
     return (self.coarse > 1 and self.prefix and name == self.units
-            and f"{name}{self.calls.get(name, 0)}" not in self.strings)
+            and _next_string(name, self.units, self.calls) not in self.strings)
 
   def __call__(self, name, y, dist, positions=ALL):
     table = self.tables[name]
