@@ -3,8 +3,9 @@ into a lic_jax model directory.
 
     python convert.py CKPT [--out DIR] [--arch auto|NAME]
 
-Needs torch (pip install '.[convert]'); the checkpoint is read with
-torch.load(weights_only=True), which never runs pickled code.
+Needs no torch: the checkpoint (either torch.save format) is read by
+lic_jax.torch_checkpoint, which turns tensors into numpy arrays and refuses anything
+else in the pickle, so no code from the file runs.
 """
 import argparse
 import os

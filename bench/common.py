@@ -51,7 +51,7 @@ def random_codec(arch, preset="full", seed=0):
   spec = registry.get(arch)
   model = spec.build(spec.make_config(preset))
   params = random_params(model, seed)
-  tables = latent_tables.model_tables(model, params)
+  tables = latent_tables.model_table_arrays(model, params)
   return Codec(arch, model.config, params, tables, "0" * 16)
 
 

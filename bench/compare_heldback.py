@@ -29,7 +29,7 @@ from lic_jax.codec import Codec, to_uint8  # noqa: E402
 from lic_jax.coder import range_coder  # noqa: E402
 from lic_jax.entropy import factorized  # noqa: E402
 from lic_jax.entropy import raster  # noqa: E402
-from lic_jax.testing import WaveRecorder, escape_payload_bytes, raster_grid  # noqa: E402
+from lic_jax.testing import Recorder, escape_payload_bytes, raster_grid  # noqa: E402
 
 
 def nhwc(array):
@@ -43,7 +43,7 @@ def max_error(actual, expected):
 def string_sizes(codec, image):
   """{stream: bytes} of the coded strings alone (the file adds a header)."""
   latents = codec.latents(image)
-  mode = latent.Encode(codec.coder, codec.stream_tables)
+  mode = latent.Encode(codec.coder, codec.stream_tables, codec.layout)
   codec.model.latent_codec.code(codec.stages, mode, latents["y"], latents=latents)
   return {name: len(s) for name, s in mode.strings().items()}
 
@@ -54,11 +54,11 @@ def y_symbol_flips(codec, ref):
   the tie distance from compressai's recorded g_a and h_s outputs."""
   stages = codec.stages
   medians = np.asarray(factorized.medians(codec.params["entropy_bottleneck"]))
-  y = np.asarray(stages.analysis(nhwc(ref["x"])))
+  y = np.asarray(stages.stage("analysis")(nhwc(ref["x"])))
   if "forward:h_s:out0" in ref:
-    z = np.asarray(stages.hyper_analysis(y))
-    _, means = stages.gaussian_params(stages.hyper_synthesis(np.round(z - medians) + medians))
-    _, their_means = stages.gaussian_params(nhwc(ref["forward:h_s:out0"]))
+    z = np.asarray(stages.stage("hyper_analysis")(y))
+    _, means = stages.stage("gaussian_params")(stages.stage("hyper_synthesis")(np.round(z - medians) + medians))
+    _, their_means = stages.stage("gaussian_params")(nhwc(ref["forward:h_s:out0"]))
     center = 0.0 if means is None else np.asarray(means)
     their_center = 0.0 if their_means is None else np.asarray(their_means)
   else:
@@ -74,15 +74,16 @@ def ar_symbol_flips(codec, ref):
   from the waves against compressai's raster-order ones, and the largest of our
   near-tie distances (y - mean from a half-integer) among the differing ones. After
   a flip the contexts differ, so flips can cascade."""
-  mode = WaveRecorder(codec.coder, codec.stream_tables)
-  y = codec.stages.analysis(nhwc(ref["x"]))
+  mode = Recorder(latent.Encode(codec.coder, codec.stream_tables, codec.layout),
+                  codec.stream_tables)
+  y = codec.stages.stage("analysis")(nhwc(ref["x"]))
   codec.model.latent_codec.code(codec.stages, mode, y)
   _, h, w, m = y.shape
   rows, cols, counts = raster.waves(h, w, 5)
   symbols, tie = np.zeros((h, w, m)), np.zeros((h, w, m))
-  for t, (_, wave_symbols, _, wave_tie, _) in enumerate(c for c in mode.calls if c[0] == "y"):
-    symbols[rows[t, :counts[t]], cols[t, :counts[t]]] = wave_symbols[0, :, 0]
-    tie[rows[t, :counts[t]], cols[t, :counts[t]]] = wave_tie[0, :, 0]
+  for t, call in enumerate(c for c in mode.calls if c.stream == "y"):
+    symbols[rows[t, :counts[t]], cols[t, :counts[t]]] = call.symbols[0, :, 0]
+    tie[rows[t, :counts[t]], cols[t, :counts[t]]] = call.symbol_tie[0, :, 0]
   flips = symbols != raster_grid(ref["compress:y_symbols"], h, w)
   return int(flips.sum()), float(tie[flips].max()) if flips.any() else None
 

@@ -96,7 +96,7 @@ def coded_symbols(codec, image):
   from lic_jax import latent
   recorder = RecordingCoder()
   latents = codec.latents(image)
-  mode = latent.Encode(recorder, codec.stream_tables)
+  mode = latent.Encode(recorder, codec.stream_tables, codec.layout)
   codec.model.latent_codec.code(codec.stages, mode, latents["y"], latents=latents)
   return (np.concatenate([s for s, _ in recorder.calls]),
           np.concatenate([i for _, i in recorder.calls]))
@@ -129,7 +129,7 @@ def prepare(data):
     if fixture == "default":
       loaded = lic_jax.load_model("default")
       arch, config, params, tables = (loaded.arch, loaded.config, jax.device_get(loaded.params),
-                                      loaded.tables)
+                                      loaded.table_arrays)
     else:
       arch, config, params, tables = converted_fixture(fixture)
     dtype = np.float16 if name in HALF else np.float32
@@ -138,7 +138,7 @@ def prepare(data):
     params = jax.tree_util.tree_map(lambda p: p.astype(np.float32), params)
     codec = Codec(arch, config, params, tables,
                   model_dir.model_hash(arch, dataclasses.asdict(config), params))
-    np.savez(os.path.join(folder, "tables.npz"), **codec.tables)
+    np.savez(os.path.join(folder, "tables.npz"), **codec.table_arrays)
     with open(os.path.join(folder, "model.json"), "w") as f:
       json.dump({"arch": codec.arch, "config": dataclasses.asdict(codec.config),
                  "model_hash": codec.model_hash}, f)
@@ -182,7 +182,7 @@ def random_codec(arch, preset):
   spec = registry.get(arch)
   model = spec.build(spec.make_config(preset))
   params = random_params(model)
-  return Codec(arch, model.config, params, latent_tables.model_tables(model, params), "0" * 16)
+  return Codec(arch, model.config, params, latent_tables.model_table_arrays(model, params), "0" * 16)
 
 
 def codec_times(arch, preset, height, width, streams):
@@ -244,17 +244,17 @@ def stage_times(arch, preset, height, width):
   codec = random_codec(arch, preset)
   x = jax.numpy.asarray(np.random.default_rng(0).uniform(0, 1, (1, height, width, 3)),
                         jax.numpy.float32)
-  latents = codec.stages.analysis(x)
+  latents = codec.stages.stage("analysis")(x)
 
   def entropy():
-    mode = latent.Encode(RecordingCoder(), codec.stream_tables)
+    mode = latent.Encode(RecordingCoder(), codec.stream_tables, codec.layout)
     z = codec.model.latent_codec.side_latents(codec.stages, latents)
     return codec.model.latent_codec.code(codec.stages, mode, latents,
                                          latents={"y": latents, **z})[0]
   y_hat = entropy()
-  return {"analysis": timed(lambda: codec.stages.analysis(x)),
+  return {"analysis": timed(lambda: codec.stages.stage("analysis")(x)),
           "entropy_parameters_and_quantization": timed(entropy),
-          "synthesis": timed(lambda: codec.stages.synthesis(y_hat))}
+          "synthesis": timed(lambda: codec.stages.stage("synthesis")(y_hat))}
 
 
 def train_times(arch, preset, batch, patch):

@@ -172,7 +172,8 @@ def main(argv=None):
   p.add_argument("input")
   p.set_defaults(run=_info)
   p = commands.add_parser("demo", help="code a bundled photo at each operating point of the "
-                          "default model; compare with JPEG and WebP at the same size")
+                          "default model; compare with JPEG, WebP, AVIF, JPEG XL, HEIF and "
+                          "JPEG 2000 at the same size")
   p.add_argument("--model", help="model directory, or a bundled name (default: \"default\", "
                  "both of its operating points)")
   p.add_argument("--image", help="image to code (default: the bundled held-out photo)")

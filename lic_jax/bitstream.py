@@ -10,6 +10,7 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
                `lic_jax.coder`; any implementation of it reads the stream)
   height - 1   2 bytes  } the original image size, 1..65536 each; the padded
   width - 1    2 bytes  } latent shapes follow from it
+  gain         4 bytes  float32: the gain a variable-rate model coded at (format 5)
   strings      1 byte count, then per string: 1 byte length + ASCII stream name
                ("z", "y0", "y1", ...; format 4 leaves the name after "y0" empty when
                it is the next number: "y1"), its length as a varint (unsigned LEB128,
@@ -18,7 +19,9 @@ Layout (integers big-endian; every byte counts toward the rate, so it is small):
   the strings, in that order (the coder's outputs)
   crc32        4 bytes  of everything before it
 
-Format 4 lays a stream out for prefixes: the strings follow the latent codec's coding
+Format 5 is format 4 with the gain of a variable-rate model (`lic_jax.latent.
+variable_rate`), which the decoder needs; streams of fixed-rate models are written
+in format 4. Format 4 lays a stream out for prefixes: the strings follow the latent codec's coding
 order, one per coded unit where the model has channel groups (z, then each group's
 checkerboard halves), and the header carries its own CRC, so that a file cut anywhere
 after the header still says what it holds: its complete strings, each verifiable by
@@ -32,7 +35,7 @@ decoded with the wrong model or coder an error. Every malformed input raises
 The decoding checks catch what the CRC cannot: a decoder whose entropy parameters
 differ from the encoder's (another device or XLA build computing a scale a hair
 differently), which decodes an intact file into a wrong image. Each holds check bytes
-of what the encoder coded (`lic_jax.latent.coding.CodingCheck`: a running CRC32 of the
+of what the encoder coded (`lic_jax.latent.checks.CodingCheck`: a running CRC32 of the
 CDF indexes and symbols, a byte of it every so many symbols, and all of it at the
 end); the decoder recomputes them as it goes and stops at the first difference with
 `DecoderMismatchError`. Versions 1 (no coder field, exactly the strings z and y,
@@ -43,6 +46,7 @@ Over 250 lines: the writer and the reader of every version stay in one file, whe
 they can be checked against each other.
 """
 import dataclasses
+import math
 import numbers
 import struct
 import zlib
@@ -51,7 +55,8 @@ from lic_jax.errors import BitstreamError, DecoderMismatchError  # noqa: F401 (r
 
 MAGIC = b"LICJ"
 FORMAT_VERSION = 4
-READ_VERSIONS = (1, 2, 3, 4)
+VARIABLE_RATE_VERSION = 5  # format 4 and the gain
+READ_VERSIONS = (1, 2, 3, 4, 5)
 V1_CODER, V1_STRINGS = "tfc", ("z", "y")
 MAX_SIDE = 1 << 16
 # The header states the image size, up to MAX_SIDE squared, and a decoder allocates
@@ -77,7 +82,8 @@ class Stream:
   strings maps each stream name to its coded bytes, in file order; checks, each
   string's decoding check (None: a version 1 or 2 stream, which has none); missing,
   the strings the header declares that a truncated file (a prefix) does not hold
-  whole, in file order."""
+  whole, in file order; gain, the gain a variable-rate model coded at (a float32
+  value), or None."""
   arch: str
   model_hash: bytes
   height: int
@@ -86,6 +92,7 @@ class Stream:
   coder: str = V1_CODER
   checks: dict | None = None
   missing: tuple = ()
+  gain: float | None = None
 
   def __post_init__(self):
     _check_name(self.arch, "arch")
@@ -103,17 +110,30 @@ class Stream:
       _check_name(name, "a string's name")
       if not isinstance(string, bytes):
         raise BitstreamError(f"string {name!r} must be bytes")
+    if self.gain is not None and not (isinstance(self.gain, numbers.Real)
+                                      and math.isfinite(self.gain) and self.gain > 0):
+      raise BitstreamError(f"the gain must be a finite number > 0, got {self.gain!r}")
     if self.checks is not None and (
         not isinstance(self.checks, dict) or list(self.checks) != list(self.strings)
         or not all(isinstance(c, bytes) for c in self.checks.values())):
       raise BitstreamError("checks must map every string's name, in order, to bytes")
 
-  def header(self, version=FORMAT_VERSION):
-    """The bytes before the first string, in format `version`: 4, or an earlier one
-    that older lic_jax versions read (3: no header CRC; 2: no decoding checks; 1: no
-    coder name, and exactly the strings z and y, unnamed)."""
+  @property
+  def version(self):
+    """The format this stream is written in: 5 with a gain, else 4."""
+    return FORMAT_VERSION if self.gain is None else VARIABLE_RATE_VERSION
+
+  def header(self, version=None):
+    """The bytes before the first string, in format `version`: the stream's own
+    (`version`), or an earlier one that older lic_jax versions read (3: no header CRC;
+    2: no decoding checks; 1: no coder name, and exactly the strings z and y,
+    unnamed)."""
+    version = self.version if version is None else version
     if version not in READ_VERSIONS:
       raise BitstreamError(f"format version {version} is not one of {READ_VERSIONS}")
+    if (version == VARIABLE_RATE_VERSION) != (self.gain is not None):
+      raise BitstreamError(f"format {VARIABLE_RATE_VERSION} and only it holds a gain "
+                           f"(format {version}, gain {self.gain})")
     if self.missing:
       raise BitstreamError(f"a stream missing strings {self.missing} cannot be written")
     if version >= 3 and self.checks is None:
@@ -128,6 +148,8 @@ class Stream:
     if version >= 2:
       fields.append(_short(self.coder.encode("ascii")))
     fields.append(struct.pack(">HH", self.height - 1, self.width - 1))
+    if self.gain is not None:
+      fields.append(struct.pack(">f", self.gain))
     if version == 1:
       return b"".join(fields + [_varint(len(s)) for s in self.strings.values()])
     fields.append(bytes([len(self.strings)]))
@@ -142,7 +164,7 @@ class Stream:
     header = b"".join(fields)
     return header + _CRC.pack(zlib.crc32(header)) if version >= 4 else header
 
-  def to_bytes(self, version=FORMAT_VERSION):
+  def to_bytes(self, version=None):
     """The whole stream, in format `version` (see `header`)."""
     body = self.header(version) + b"".join(self.strings.values())
     return body + _CRC.pack(zlib.crc32(body))
@@ -158,6 +180,14 @@ class Stream:
     return stream
 
 
+def cut_length(data, count):
+  """The bytes a file needs to hold its first `count` strings whole: the header and
+  those strings, and the final CRC when that is every string."""
+  stream, header_bytes, _ = _parse(data)
+  sizes = [len(string) for string in stream.strings.values()]
+  return header_bytes + sum(sizes[:count]) + (_CRC.size if count >= len(sizes) else 0)
+
+
 def info(data, prefix=False):
   """A dict describing a stream, for `python -m lic_jax info` (prefix: see
   `Stream.from_bytes`)."""
@@ -169,6 +199,7 @@ def info(data, prefix=False):
       "coder": stream.coder,
       "height": stream.height,
       "width": stream.width,
+      "gain": stream.gain,
       "header_bytes": header_bytes,
       "check_bytes": sum(map(len, (stream.checks or {}).values())),
       "string_bytes": {name: len(string) for name, string in stream.strings.items()},
@@ -258,6 +289,9 @@ def _parse(data, prefix=False):
   model_hash = reader.take(reader.byte("model hash length"), "model hash")
   coder = reader.take(reader.byte("coder length"), "coder name") if version >= 2 else None
   height, width = struct.unpack(">HH", reader.take(4, "image size"))
+  gain = None
+  if version == VARIABLE_RATE_VERSION:
+    (gain,) = struct.unpack(">f", reader.take(4, "gain"))
   checks = [] if version >= 3 else None
   if version >= 2:
     names, lengths = [], []
@@ -274,7 +308,7 @@ def _parse(data, prefix=False):
   else:
     names, lengths = [n.encode() for n in V1_STRINGS], [reader.varint(f"{n} length")
                                                          for n in V1_STRINGS]
-  if version >= 4:
+  if version >= 4:  # (the header CRC also covers the gain)
     (header_crc,) = _CRC.unpack(reader.take(_CRC.size, "header checksum"))
     if zlib.crc32(data[:reader.pos - _CRC.size]) != header_crc:
       raise BitstreamError("corrupt stream: header checksum mismatch")
@@ -304,5 +338,5 @@ def _parse(data, prefix=False):
     start += length
   missing = tuple(names[len(strings):])
   checks = None if checks is None else dict(zip(names, checks[:len(strings)]))
-  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder, checks, missing)
+  stream = Stream(arch, model_hash, height + 1, width + 1, strings, coder, checks, missing, gain)
   return stream, header_length, version

@@ -9,6 +9,10 @@ from what it has decoded, so the encoder computes them through the very same jit
 functions (`Stages`: one compiled function per model method, static arguments and
 shape) with the latent codec driving both. Evaluation-mode `forward` runs through
 the same functions too, so a decoded image equals forward's x_hat, rounded.
+
+Over 250 lines: compress and decompress of every model (a variable-rate model's rate,
+a part of a stream, a preview) share one class and the state it holds (stages,
+tables, layout).
 """
 import warnings
 
@@ -18,11 +22,13 @@ import numpy as np
 
 from lic_jax import bitstream, image_io, latent, model_dir
 from lic_jax import coder as coder_lib
-from lic_jax.latent import coding
+from lic_jax.latent import call
 from lic_jax.latent import tables as latent_tables
 from lic_jax.models import base as model_base
 from lic_jax.models import registry
+from lic_jax.nn import variable_rate
 from lic_jax.stages import Stages
+
 
 def pad_image(image, multiple=64):
   """(H, W, 3) uint8 -> (1, H', W', 3) float32 in [0, 1], H' and W' multiples of
@@ -43,56 +49,95 @@ class Codec:
 
   lmbda and metric: the rate-distortion trade-off the weights were trained for
   (train.py records them; converted checkpoints do not), the default loss of
-  `compress(..., refine_steps=K)`. coder: the name of the entropy coder
+  `compress(..., refine_steps=K)`; a variable-rate model's lmbda is the list of its
+  levels' lambdas. default_quality: a variable-rate model's quality when none is
+  given (default: the middle of its range). coder: the name of the entropy coder
   implementation (`lic_jax.coder.available()`; default: the fastest installed).
   """
 
-  def __init__(self, arch, config, params, tables, model_hash, lmbda=None, metric="mse",
-               module=None, coder=None):
+  def __init__(self, arch, config, params, table_arrays, model_hash, lmbda=None, metric="mse",
+               module=None, coder=None, default_quality=None):
     self.arch = arch
     self.lmbda, self.metric = lmbda, metric
     self.model = registry.get(arch, module).build(config)
+    self.qualities = ((1, self.model.config.levels)
+                      if isinstance(self.model, model_base.VariableRateModel) else None)
+    self.default_quality = default_quality or (self.qualities and sum(self.qualities) / 2)
     self.config = self.model.config
     self.pad_multiple = self.model.pad_multiple
     self.model_hash = model_hash
     self.params = jax.device_put(params)
-    self.tables = tables
-    self.stream_tables = latent_tables.from_arrays(tables)
+    self.table_arrays = table_arrays
+    self.stream_tables = latent_tables.from_arrays(table_arrays)
+    self.layout = self.model.latent_codec.layout()
     self.coder = coder_lib.get(coder)
     self.stages = Stages(self.model, self.params)
     self._train_forward = jax.jit(
-        lambda p, x, rng: self.model.apply({"params": p}, x, rng))
+        lambda p, x, rng, quality: self.model.apply({"params": p}, x, rng, quality))
 
   @classmethod
   def from_dir(cls, directory, coder=None):
-    meta, params, tables = model_dir.load(directory)
-    return cls(meta["arch"], meta["config"], params, tables, meta["model_hash"],
+    meta, params, table_arrays = model_dir.load(directory)
+    return cls(meta["arch"], meta["config"], params, table_arrays, meta["model_hash"],
                lmbda=meta.get("lambda"), metric=meta.get("metric", "mse"),
-               module=meta.get("module"), coder=coder)
+               module=meta.get("module"), coder=coder,
+               default_quality=meta.get("default_quality"))
 
-  def forward(self, x, rng=None):
+  def rate(self, quality=None):
+    """(the latent codec's context at `quality`, the gain a stream records): for a
+    variable-rate model its gain (quality None: `default_quality`), for a model of
+    one rate nothing (a quality is then a ValueError)."""
+    if self.qualities is None:
+      if quality is not None:
+        raise ValueError(f"{self.arch} codes one rate: it takes no quality (variable-rate "
+                         "models do, e.g. bmshj2018-hyperprior-vbr or the default model)")
+      return latent.EMPTY, None
+    quality = self.default_quality if quality is None else quality
+    low, high = self.qualities
+    if not (isinstance(quality, (int, float, np.number)) and low <= quality <= high):
+      raise ValueError(f"the quality of {self.arch} is a number from {low} to {high} "
+                       f"(its {high} trained rates, and any between them), not {quality!r}")
+    gain = call(self.stages, "gain", jnp.asarray([quality], jnp.float32))
+    return latent.EMPTY.add(gain=gain), float(np.asarray(gain)[0])
+
+  def lmbda_at(self, quality=None):
+    """The lambda the weights were trained for at `quality` (a variable-rate model's,
+    between its levels' lambdas like its gains), or None if it is not recorded."""
+    if self.qualities is None or self.lmbda is None:
+      return self.lmbda
+    quality = self.default_quality if quality is None else quality
+    return float(variable_rate.log_interpolate(jnp.asarray(self.lmbda, jnp.float32),
+                                               jnp.asarray([quality], jnp.float32))[0])
+
+  def forward(self, x, rng=None, quality=None):
     """x (B, H, W, 3) float32 in [0, 1], H and W multiples of `pad_multiple` -> dict
     with x_hat, y_hat and the likelihoods of each stream (y_likelihoods, and
     z_likelihoods with a hyperprior). Evaluation mode unless `rng` is given, then
-    training mode (noise and straight-through rounding) in one jitted call."""
+    training mode (noise and straight-through rounding) in one jitted call.
+    quality: a variable-rate model's (see `rate`)."""
     x = jnp.asarray(x, jnp.float32)
     m = self.pad_multiple
     if x.ndim != 4 or x.shape[-1] != 3 or x.shape[1] % m or x.shape[2] % m:
       raise ValueError(f"forward takes (B, H, W, 3) with H, W multiples of {m}, "
                        f"got {x.shape}; use compress() for other sizes")
+    context, _ = self.rate(quality)
     if rng is not None:
-      return self._train_forward(self.params, x, rng)
-    return model_base.forward_from_latents(self.stages, model_base.analyze(self.stages, x))
+      rate = None if self.qualities is None else jnp.asarray(
+          [self.default_quality if quality is None else quality] * x.shape[0], jnp.float32)
+      return self._train_forward(self.params, x, rng, rate)
+    return model_base.forward_from_latents(self.stages, model_base.analyze(self.stages, x),
+                                           context=context)
 
-  def forward_latents(self, latents):
+  def forward_latents(self, latents, quality=None):
     """Evaluation-mode `forward` from latents (as from `latents`): what the decoder
     reconstructs from their stream, with the rates."""
-    return model_base.forward_from_latents(self.stages, latents)
+    return model_base.forward_from_latents(self.stages, latents, context=self.rate(quality)[0])
 
-  def compress(self, image, refine_steps=0, lmbda=None):
+  def compress(self, image, quality=None, refine_steps=0, lmbda=None):
     """(H, W, 3) uint8 image (gray, RGBA, 16-bit and floats are converted with a
     warning) -> the bytes of a lic_jax stream.
 
+    quality: a variable-rate model's rate (see `rate`; the stream records its gain).
     refine_steps > 0 first refines the latents for this image (`lic_jax.refine`):
     smaller files at better quality for that many gradient steps of encode time; any
     decoder reads the stream. Their loss uses `lmbda` (default: the model's own).
@@ -100,16 +145,17 @@ class Codec:
     image, notes = image_io.to_rgb8(image)
     for note in notes:
       warnings.warn(f"compress: {note}", stacklevel=2)
-    latents = self.latents(image, refine_steps, lmbda)
-    return self.compress_latents(latents, *image.shape[:2])
+    self.rate(quality)  # a quality out of range fails before the transforms run
+    latents = self.latents(image, refine_steps, lmbda, quality)
+    return self.compress_latents(latents, *image.shape[:2], quality)
 
-  def latents(self, image, refine_steps=0, lmbda=None):
+  def latents(self, image, refine_steps=0, lmbda=None, quality=None):
     """The latents `compress` codes for an (H, W, 3) uint8 image, {"y": y, and side
     latents such as "z"}, of the image padded to multiples of `pad_multiple`: from
     the analysis transforms, then refined if refine_steps > 0 (see `compress`)."""
     if not isinstance(refine_steps, int) or refine_steps < 0:
       raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
-    lmbda = self.lmbda if lmbda is None else lmbda
+    lmbda = self.lmbda_at(quality) if lmbda is None else lmbda
     if refine_steps and lmbda is None:
       raise ValueError(
           "refining the latents needs the rate-distortion trade-off lambda, and this model "
@@ -121,23 +167,25 @@ class Codec:
     if refine_steps:
       from lic_jax import refine
       height, width = image.shape[:2]
+      quality = None if self.qualities is None else (
+          self.default_quality if quality is None else quality)
       latents = refine.refine_latents(self.model, self.params, x, latents, height=height,
                                       width=width, steps=refine_steps, lmbda=float(lmbda),
-                                      metric=self.metric)
+                                      metric=self.metric, quality=quality)
     return latents
 
-  def _encode(self, latents):
+  def _encode(self, latents, context):
     """(the Encode mode holding the coded strings of `latents`, the y_hat it coded)."""
-    prefix = self.model.latent_codec.prefix_units()
-    mode = latent.Encode(self.coder, self.stream_tables, units=prefix and prefix[0])
-    y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], latents=latents)
+    mode = latent.Encode(self.coder, self.stream_tables, self.layout)
+    y_hat, _ = self.model.latent_codec.code(self.stages, mode, latents["y"], context, latents)
     return mode, y_hat
 
-  def compress_latents(self, latents, height, width):
+  def compress_latents(self, latents, height, width, quality=None):
     """Codes latents (as from `latents`) of a height x width image -> stream bytes."""
-    mode, _ = self._encode(latents)
+    context, gain = self.rate(quality)
+    mode, _ = self._encode(latents, context)
     stream = bitstream.Stream(self.arch, bytes.fromhex(self.model_hash), height, width,
-                              mode.strings(), self.coder.format, mode.checks())
+                              mode.strings(), self.coder.format, mode.checks(), gain=gain)
     return stream.to_bytes()
 
   @property
@@ -145,13 +193,13 @@ class Codec:
     """Whether decompress gives forward's x_hat, rounded (else see `reconstruction`)."""
     return self.model.latent_codec.decodes_forward
 
-  def reconstruction(self, latents, height, width):
+  def reconstruction(self, latents, height, width, quality=None):
     """The (height, width, 3) uint8 image that decompressing the stream of `latents`
     gives, computed at the encoder: the synthesis of the y_hat it codes. For most
     models that is forward's x_hat, rounded; not for those whose latent codec has
     `decodes_forward` False (compressai's autoregressive ones)."""
-    _, y_hat = self._encode(latents)
-    return to_uint8(self.stages.synthesis(y_hat), height, width)
+    _, y_hat = self._encode(latents, self.rate(quality)[0])
+    return to_uint8(call(self.stages, "synthesis", y_hat), height, width)
 
   def decompress(self, data, max_pixels=bitstream.MAX_PIXELS, groups=None, max_bytes=None,
                  complete=False, fill="means"):
@@ -160,13 +208,13 @@ class Codec:
     than `max_pixels` pixels (a guard against crafted headers; raise it to decode
     those).
 
-    Models with channel groups (`LatentCodec.prefix_units`) decode a part of a
+    Models with channel groups (whose `StreamLayout` has units) decode a part of a
     stream: its first `groups` groups, the groups in its first `max_bytes` bytes, or
     those of a file cut short (with a warning that says how many; an error with
     `complete`). The channels not decoded are what the entropy model predicts there
     (fill "means"; "zeros" for comparison)."""
     y_hat, _, height, width = self._decode(data, max_pixels, groups, max_bytes, complete, fill)
-    return to_uint8(self.stages.synthesis(y_hat), height, width)
+    return to_uint8(call(self.stages, "synthesis", y_hat), height, width)
 
   def preview(self, data, groups=1, scale=4, max_pixels=bitstream.MAX_PIXELS):
     """A quick, coarse picture from the first bytes of a stream, on a grid `scale`
@@ -182,21 +230,36 @@ class Codec:
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
       y_hat, y_shape, height, width = self._decode(data, max_pixels, groups, None, False,
-                                                   "means", coarse=scale)
+                                                   "means", preview_scale=scale)
     if y_hat.shape == y_shape.shape:  # every group was decoded, at full resolution
       y_hat = latent.average_blocks(y_hat, scale)
-    return to_uint8(self.stages.synthesis(y_hat), -(-height // scale), -(-width // scale))
+    return to_uint8(call(self.stages, "synthesis", y_hat), -(-height // scale),
+                    -(-width // scale))
 
-  def _decode(self, data, max_pixels, groups, max_bytes, complete, fill, coarse=1):
+  def _decode(self, data, max_pixels, groups, max_bytes, complete, fill, preview_scale=1):
     """(the decoded latent y_hat, the shape of the whole latent, the image's height and
-    width): see `decompress`; `coarse`: see `latent.Decode`."""
-    prefix = self.model.latent_codec.prefix_units()
-    if (groups is not None or max_bytes is not None) and prefix is None:
+    width): see `decompress`; preview_scale > 1: see `latent.Preview`."""
+    partial = groups is not None or max_bytes is not None
+    if partial and self.layout.units is None:
       raise ValueError(f"{self.arch} has no channel groups, so it cannot decode a part of "
                        "a stream: decode it whole")
-    if max_bytes is not None:
-      data = data[:max_bytes]
-    stream = bitstream.Stream.from_bytes(data, prefix=prefix is not None and not complete)
+    stream = self._stream(data if max_bytes is None else data[:max_bytes], max_pixels,
+                          prefix=self.layout.units is not None and not complete)
+    m = self.pad_multiple
+    x_shape = jax.ShapeDtypeStruct(
+        (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
+        jnp.float32)
+    y_shape = self.stages.output_shape("analysis", x_shape)
+    context = latent.EMPTY if stream.gain is None else latent.EMPTY.add(
+        gain=jnp.asarray([stream.gain], jnp.float32))
+    mode = self._decoding_mode(stream, groups, partial, fill, preview_scale)
+    y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape, context)
+    mode.finish()
+    return y_hat, y_shape, stream.height, stream.width
+
+  def _stream(self, data, max_pixels, prefix):
+    """The parsed stream, if this codec decodes it (BitstreamError otherwise)."""
+    stream = bitstream.Stream.from_bytes(data, prefix=prefix)
     if stream.height * stream.width > max_pixels:
       raise bitstream.BitstreamError(
           f"the stream declares a {stream.width}x{stream.height} image, more than "
@@ -211,28 +274,31 @@ class Codec:
       raise bitstream.BitstreamError(
           f"this stream was coded in the entropy-coder format {stream.coder!r}, which "
           f"this lic_jax does not read (it reads {', '.join(coder_lib.formats())})")
-    m = self.pad_multiple
-    x_shape = jax.ShapeDtypeStruct(
-        (1, stream.height + (-stream.height % m), stream.width + (-stream.width % m), 3),
-        jnp.float32)
-    y_shape = self.stages.output_shape("analysis", x_shape)
-    strings, units = stream.strings, None
-    if prefix and (stream.missing or f"{prefix[0]}0" in strings):  # format 4 layout
-      units, total_groups = prefix
-      names = [*stream.strings, *stream.missing]
-      chosen, count, total, per_group = coding.prefix_plan(names, stream.strings, units,
-                                                           total_groups, groups)
-      strings = {name: stream.strings[name] for name in chosen}
-      if stream.missing:
-        warnings.warn(f"the stream is cut short: decoded {count // per_group} of "
-                      f"{total_groups} channel groups ({count} of {total} coded units)",
-                      stacklevel=2)
-    elif groups is not None or max_bytes is not None:
-      raise bitstream.BitstreamError("this stream was written before streams were laid out "
-                                     "for prefixes (format 3 or older): decode it whole")
-    mode = latent.Decode(self.coder, self.stream_tables, strings, stream.checks and {
-        name: stream.checks[name] for name in strings}, units=units, prefix=units is not None,
-        fill=fill, intact=not stream.missing, coarse=coarse)
-    y_hat, _ = self.model.latent_codec.code(self.stages, mode, y_shape)
-    mode.finish()
-    return y_hat, y_shape, stream.height, stream.width
+    if (stream.gain is None) != (self.qualities is None):
+      raise bitstream.BitstreamError(
+          "this stream was coded at a gain, but the model codes one rate" if self.qualities is None
+          else "this stream records no gain, but the model is variable-rate; the stream is "
+          "corrupt or was written by another lic_jax")
+    return stream
+
+  def _decoding_mode(self, stream, groups, partial, fill, preview_scale):
+    """The coding mode that decodes what is asked of `stream`: all of it, a part
+    (`groups`, or the strings a cut file holds), or a preview."""
+    layout, names = self.layout, [*stream.strings, *stream.missing]
+    if not layout.lays_out_units(names):  # one string per stream (formats 1-3, or no groups)
+      if partial:
+        raise bitstream.BitstreamError("this stream was written before streams were laid "
+                                       "out for prefixes (format 3 or older): decode it whole")
+      return latent.Decode(self.coder, self.stream_tables, latent.StreamLayout(),
+                           stream.strings, stream.checks)
+    plan = layout.plan(names, stream.strings, groups)
+    strings = {name: stream.strings[name] for name in plan.strings}
+    checks = stream.checks and {name: stream.checks[name] for name in strings}
+    if stream.missing:
+      warnings.warn(f"the stream is cut short: decoded {plan.groups} of {layout.groups} "
+                    f"channel groups ({plan.decoded} of {plan.total} coded units)",
+                    stacklevel=4)
+    coding = (self.coder, self.stream_tables, layout, strings, checks, not stream.missing)
+    if preview_scale > 1:
+      return latent.Preview(*coding, preview_scale)
+    return latent.PartialDecode(*coding, fill)

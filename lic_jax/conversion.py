@@ -24,7 +24,9 @@ import jax
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
+from lic_jax import torch_checkpoint
 from lic_jax.entropy import factorized, gaussian
+from lic_jax.latent import tables as latent_tables
 from lic_jax.models import registry
 
 
@@ -84,7 +86,7 @@ def _convert_tensor(key, value):
   if eb:
     return ("entropy_bottleneck", f"{eb.group(1)}_{eb.group(2)}"), value
   module, _, name = key.rpartition(".")
-  path = flax_path(module)
+  path = flax_path(module) if module else ()  # e.g. a variable-rate model's `Gain`
   # Conv2d: OIHW -> HWIO. ConvTranspose2d (ELIC's g_s, h_s): (in, out, kh, kw) ->
   # (kh, kw, out, in), what Flax's ConvTranspose(transpose_kernel=True) holds (it
   # flips the kernel itself), so both take the same permutation.
@@ -178,8 +180,9 @@ def convert_state_dict(state_dict, arch="auto"):
 
   params, tables, unused, bad_values = {}, {}, [], []
   for key, value in state_dict.items():
-    if key in converter.tables:
-      tables[converter.tables[key]] = value
+    if key in converter.table_arrays:
+      if np.size(value):  # stored empty (tables that depend on the rate): computed below
+        tables[converter.table_arrays[key]] = value
       continue
     constant = _expected_buffer(key, config, converter)
     if constant is not None:
@@ -206,12 +209,16 @@ def convert_state_dict(state_dict, arch="auto"):
                     + ", ".join(missing))
   if bad_values:
     problems.append("unexpected shapes or constant values: " + ", ".join(bad_values))
-  absent_tables = sorted(k for k, v in converter.tables.items() if v not in tables)
+  absent_tables = sorted(k for k in converter.table_arrays if k not in state_dict)
   if absent_tables:
     problems.append("missing entropy-coder buffers: " + ", ".join(absent_tables))
   if problems:
     raise ConversionError("cannot convert this checkpoint:\n  " + "\n  ".join(problems))
-  return arch, config, unflatten_dict(params), tables
+  params = unflatten_dict(params)
+  if any(f"{stream}_quantized_cdf" not in tables for stream in model.latent_codec.streams()):
+    # The tables of a stream that the file does not store are computed from the weights.
+    tables = {**latent_tables.model_table_arrays(model, params), **tables}
+  return arch, config, params, tables
 
 
 def _describe(state_dict):
@@ -221,24 +228,21 @@ def _describe(state_dict):
 
 
 def load_torch_state_dict(path):
-  """Reads a .pth/.pth.tar with torch.load(weights_only=True): released dict format
-  ({'state_dict': ...}) or a bare state dict. Returns {key: numpy array}."""
+  """Reads a .pth/.pth.tar without torch (`lic_jax.torch_checkpoint`, which runs no
+  code from the file): released dict format ({'state_dict': ...}) or a bare state
+  dict. Returns {key: numpy array}."""
   try:
-    import torch
-  except ImportError as e:
-    raise ConversionError("reading PyTorch checkpoints needs torch: "
-                          "pip install 'lic_jax[convert]'") from e
-  try:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = torch_checkpoint.read(path)
   except FileNotFoundError:
     raise ConversionError(f"{path}: no such file")
-  except Exception as e:  # torch raises many types for a bad file.
-    raise ConversionError(f"{path} is not a readable PyTorch checkpoint "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+  except OSError as e:
+    raise ConversionError(f"{path} cannot be read: {e.strerror or e}") from e
+  except torch_checkpoint.CheckpointError as e:
+    raise ConversionError(str(e)) from e
   if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
     obj = obj["state_dict"]
   if not isinstance(obj, dict) or not obj or not all(
-      isinstance(v, torch.Tensor) for v in obj.values()):
+      isinstance(v, np.ndarray) for v in obj.values()):
     raise ConversionError(f"{path} holds no state dict (expected a dict of tensors, "
                           "or {'state_dict': ...} as in the released files)")
-  return {k: v.detach().cpu().numpy() for k, v in obj.items()}
+  return dict(obj.items())

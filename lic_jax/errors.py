@@ -1,8 +1,8 @@
 """The exceptions that cross layers: below everything, imports nothing.
 
 The file format (`lic_jax.bitstream`), the coders (`lic_jax.coder`) and the latent
-codecs' coding modes (`lic_jax.latent.coding`) all raise them; each of those modules
-re-exports the ones it raises.
+codecs' coding modes (`lic_jax.latent.modes`, `lic_jax.latent.checks`) all raise
+them; each of those modules re-exports the ones it raises.
 """
 
 

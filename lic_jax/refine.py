@@ -12,6 +12,7 @@ cannot tell. The price is `steps` forward and backward passes at encode time.
 import functools
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from lic_jax import losses
@@ -22,7 +23,7 @@ LEARNING_RATE = 0.05
 
 
 def refine_latents(model, params, x, latents, *, height, width, steps, lmbda, metric="mse",
-                   seed=0):
+                   seed=0, quality=None):
   """Latents that lower this image's rate-distortion loss; same dict and shapes.
 
   model, params: the model and its weights; x (1, H, W, 3) the padded image in
@@ -30,15 +31,17 @@ def refine_latents(model, params, x, latents, *, height, width, steps, lmbda, me
   height, width: the image's size before padding, the pixels that
   count. The loss is training's (`lic_jax.losses`, with `lmbda` and
   `metric`): uniform noise for the rates, straight-through rounding for the
-  reconstruction.
+  reconstruction. quality: a variable-rate model's, which the latents are coded at.
   """
+  quality = None if quality is None else jnp.asarray([quality], jnp.float32)
   opt_state = _optimizer(steps).init(latents)
   rng = jax.random.PRNGKey(seed)
   for _ in range(steps):  # one compiled step in a Python loop: XLA's CPU backend
     # runs this body about 3x slower inside a fori_loop
     rng, step_rng = jax.random.split(rng)
-    latents, opt_state = _step(model, params, x, latents, opt_state, step_rng, height=height,
-                               width=width, steps=steps, lmbda=lmbda, metric=metric)
+    latents, opt_state = _step(model, params, x, latents, opt_state, step_rng, quality,
+                               height=height, width=width, steps=steps, lmbda=lmbda,
+                               metric=metric)
   return latents
 
 
@@ -48,9 +51,11 @@ def _optimizer(steps):
 
 @functools.partial(jax.jit, static_argnames=("model", "height", "width", "steps", "metric"),
                    donate_argnames=("latents", "opt_state"))
-def _step(model, params, x, latents, opt_state, rng, *, height, width, steps, lmbda, metric):
+def _step(model, params, x, latents, opt_state, rng, quality, *, height, width, steps, lmbda,
+          metric):
   def loss(latents):
-    out = model.apply({"params": params}, latents, rng, method=type(model).forward_latents)
+    out = model.apply({"params": params}, latents, rng, quality,
+                      method=type(model).forward_latents)
     out = dict(out, x_hat=out["x_hat"][:, :height, :width])
     return losses.per_image_terms(out, x[:, :height, :width], lmbda, metric)["loss"].sum()
 

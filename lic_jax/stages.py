@@ -30,13 +30,15 @@ STAGE_OPTIONS = {"gpu": {"xla_gpu_deterministic_ops": True, "xla_gpu_autotune_le
 class Stages:
   """The model's methods, each jitted with the parameters as an argument.
 
-  `stages.name(*args)` calls the model's method (or submodule) `name`; int and str
-  arguments are static (one program per slice index). It has the model's `config`
-  and `latent_codec`, so the latent codecs and `models.base.forward_from_latents`
-  run over it exactly as over the model itself.
+  `stage(name)` is the model's method (or submodule) `name` as a jitted function;
+  int and str arguments are static (one program per channel-group index). It has
+  the model's `model_class`, `config` and `latent_codec`, so that the latent codecs
+  (`lic_jax.latent.call`) and `models.base.forward_from_latents` run over it
+  exactly as over the bound model itself.
   """
 
   def __init__(self, model, params):
+    self.model_class = type(model)
     self.config = model.config
     self.latent_codec = model.latent_codec
     self._model, self._params, self._jitted, self._shapes = model, params, {}, {}
@@ -44,10 +46,14 @@ class Stages:
     self._options = STAGE_OPTIONS.get(backend, {})
     self._transform_options = {**self._options, **TRANSFORM_OPTIONS.get(backend, {})}
 
-  def __getattr__(self, name):
-    if name.startswith("_"):
-      raise AttributeError(name)
-    return lambda *args: self._call(name, args)
+  def stage(self, name):
+    """The jitted `model.name(*args, **kwargs)`; the model must have `name` (a
+    method, or a submodule set up under that name)."""
+    # A submodule (e.g. the entropy bottleneck) is known by its parameters.
+    if name.startswith("_") or not (callable(getattr(self.model_class, name, None))
+                                    or name in self._params):
+      raise AttributeError(f"{self.model_class.__name__} has no method {name!r}")
+    return lambda *args, **kwargs: self._call(name, args, kwargs)
 
   def output_shape(self, name, *shapes):
     """The output ShapeDtypeStruct(s) of method `name` for inputs of these shapes,
@@ -55,22 +61,27 @@ class Stages:
     for them costs a tenth of a second or more every time."""
     key = (name, tuple((tuple(s.shape), s.dtype) for s in shapes))
     if key not in self._shapes:
-      self._shapes[key] = jax.eval_shape(getattr(self, name), *shapes)
+      self._shapes[key] = jax.eval_shape(self.stage(name), *shapes)
     return self._shapes[key]
 
-  def _call(self, name, args):
-    static = tuple(i + 1 for i, a in enumerate(args) if isinstance(a, (int, str)))
-    fn = self._jitted.get((name, static))
+  def _call(self, name, args, kwargs):
+    is_static = lambda a: isinstance(a, (int, str))
+    static = tuple(i + 1 for i, a in enumerate(args) if is_static(a))
+    static_names = tuple(sorted(k for k, v in kwargs.items() if is_static(v)))
+    fn = self._jitted.get((name, static, static_names))
     if fn is None:
       model = self._model
 
-      def stage(p, *a):
+      def stage(p, *a, **k):
         # Full float32 in every conv and matmul on every backend: NVIDIA GPUs default
         # to TF32 (10-bit mantissas), whose entropy parameters a CPU decoder would
         # not reproduce. CPUs compute float32 either way, so CPU results are unchanged.
         with jax.default_matmul_precision("highest"):
-          return model.apply({"params": p}, *a, method=lambda m, *b: getattr(m, name)(*b))
+          return model.apply({"params": p}, *a, **k,
+                             method=lambda m, *b, **c: getattr(m, name)(*b, **c))
+      stage.__name__ = name  # what XLA's logs and profiles call the program
       options = self._transform_options if name in TRANSFORM_STAGES else self._options
-      fn = jax.jit(stage, static_argnums=static, compiler_options=options or None)
-      self._jitted[(name, static)] = fn
-    return fn(self._params, *args)
+      fn = jax.jit(stage, static_argnums=static, static_argnames=static_names,
+                   compiler_options=options or None)
+      self._jitted[(name, static, static_names)] = fn
+    return fn(self._params, *args, **kwargs)

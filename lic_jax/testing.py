@@ -2,55 +2,55 @@
 tests (tests/) and the held-back comparisons (bench/) share.
 
 CompressAI records, per stream, the symbols and CDF indexes it coded and its string
-sizes; lic_jax's encoder is compared with them through Encode modes that keep what
-they hand the coder (`RecordingEncode`, `WaveRecorder` for the autoregressive
-models' wavefronts), with near-ties told apart (`tie_distances`: float32 results a
-hair from a rounding or table boundary may fall either way on another machine), and
-with the two coders' different escape payloads accounted for (`escape_payload_bytes`).
+sizes; lic_jax's encoder is compared with them through `Recorder`, a coding mode
+that runs another (Encode) and keeps what each call hands the coder, with near-ties
+told apart (`tie_distances`: float32 results a hair from a rounding or table boundary
+may fall either way on another machine), and with the two coders' different escape
+payloads accounted for (`escape_payload_bytes`).
 """
+import collections
+
 import jax.numpy as jnp
 import numpy as np
 
-from lic_jax.latent import coding
-from lic_jax.latent.base import ALL
+from lic_jax.latent import ALL, CodingMode
+from lic_jax.latent.modes import symbols_and_indexes
+
+# One call of a coding mode: the stream, the latent and its distribution, the
+# positions coded; what the coder is handed (symbols, CDF indexes, in coding order);
+# and the near-tie distances of each (`tie_distances`), at those positions, NHWC.
+RecordedCall = collections.namedtuple(
+    "RecordedCall", "stream y dist positions symbols indexes symbol_tie scale_tie")
 
 
-class RecordingEncode(coding.Encode):
-  """Encode that keeps, per stream, the latent, its distribution and what the coder
-  was handed (symbols, indexes)."""
+class Recorder(CodingMode):
+  """A coding mode that runs `mode` and records every call (`calls`, RecordedCall
+  each) and `bits`, the ideal code length of the coded symbols under the
+  distributions they were coded with."""
 
-  def __init__(self, coder, stream_tables):
-    super().__init__(coder, stream_tables)
-    self.calls = {}
+  def __init__(self, mode, stream_tables):
+    self.mode, self.tables, self.calls, self.bits = mode, stream_tables, [], 0.0
+    self.codes_symbols, self.preview_scale = mode.codes_symbols, mode.preview_scale
 
-  def __call__(self, name, y, dist, positions=ALL):
-    y_hat, _ = super().__call__(name, y, dist, positions)
-    table = self.tables[name]
-    symbols, indexes, _ = coding._encode_parts(y, dist, table.scale_table, positions)
-    self.calls[name] = (y, dist, np.asarray(symbols), np.asarray(indexes))
-    return y_hat, None
-
-
-class WaveRecorder(coding.Encode):
-  """Encode that also keeps, per call, the stream name, what the coder was handed
-  (symbols, indexes) and the near-tie distances of each (`tie_distances`),
-  for the positions coded; and `bits`, their ideal code length under the
-  distributions the encoder coded them with."""
-
-  def __init__(self, coder, stream_tables):
-    super().__init__(coder, stream_tables)
-    self.calls, self.bits = [], 0.0
+  def predicts(self, name):
+    return self.mode.predicts(name)
 
   def __call__(self, name, y, dist, positions=ALL):
-    y_hat, _ = super().__call__(name, y, dist, positions)
+    y_hat, likelihoods = self.mode(name, y, dist, positions)
     scale_table = self.tables[name].scale_table
-    symbols, indexes, _ = coding._encode_parts(y, dist, scale_table, positions)
+    symbols, indexes, _ = symbols_and_indexes(y, dist, scale_table, positions)
     ties = [np.asarray(positions.squeeze(t.transpose(0, 2, 3, 1)))
             for t in tie_distances(y, dist, scale_table)]
-    self.calls.append((name, np.asarray(symbols), np.asarray(indexes), *ties))
-    likelihoods = np.asarray(positions.squeeze(dist.likelihood(y_hat)), np.float64)
-    self.bits -= np.sum(np.log2(likelihoods))
-    return y_hat, None
+    self.calls.append(RecordedCall(name, y, dist, positions, np.asarray(symbols),
+                                   np.asarray(indexes), *ties))
+    coded = positions.squeeze(dist.symbol_likelihood(jnp.round(dist.residual(y))))
+    coded = np.asarray(coded, np.float64)
+    self.bits -= np.sum(np.log2(coded))
+    return y_hat, likelihoods
+
+  def by_stream(self):
+    """{stream: its one call} (models that code each stream in one call)."""
+    return {call.stream: call for call in self.calls}
 
 
 def tie_distances(y, dist, scale_table):
@@ -78,7 +78,7 @@ def escape_payload_bytes(symbols, indexes, table):
 
   CompressAI (rans_interface.cpp): raw = -2v - 1 (v < 0) or 2(v - escape bin), in
   n 4-bit bypass chunks, n itself in 4-bit chunks (15 = "and more"). lic_jax
-  (`lic_jax.coder.escapes`): the bit length n of g with probability ~2^-(n+1),
+  (`lic_jax.coder.range_coder`): the bit length n of g with probability ~2^-(n+1),
   its n bits below the leading one, and a sign bit: about 2n + 2 bits.
   """
   indexes = np.asarray(indexes).ravel()

@@ -84,9 +84,9 @@ def converted(name):
 def stored_tables(name, prefix):
   """The CDF Tables a fixture checkpoint holds under `entropy_bottleneck` or
   `gaussian_conditional`."""
-  from lic_jax.entropy import tables
+  from lic_jax.entropy import cdf as cdf_tables
   sd = _state_dict(name)
-  return tables.Tables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
+  return cdf_tables.CDFTables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
 
 
 @pytest.fixture(scope="session")

@@ -36,12 +36,13 @@ import numpy as np
 import pytest
 
 from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
-from lic_jax import bitstream, conversion, model_dir
+from lic_jax import bitstream, conversion, latent, model_dir
 from lic_jax.codec import Codec, pad_image, to_uint8
 from lic_jax.coder import range_coder
-from lic_jax.entropy import factorized, raster, tables
+from lic_jax.entropy import cdf as cdf_tables
+from lic_jax.entropy import factorized, raster
 from lic_jax.models import registry
-from lic_jax.testing import RecordingEncode, escape_payload_bytes, tie_distances
+from lic_jax.testing import Recorder, escape_payload_bytes, tie_distances
 
 RTOL, ATOL = 1e-5, 1e-6
 # Near-tie bounds (as in tests/test_codec.py): a scale this close (relative) to a
@@ -75,7 +76,6 @@ def outputs(name):
 @functools.lru_cache(maxsize=None)
 def codec(name):
   """The converted fixture as a Codec (cached: its stages compile once per module)."""
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   arch, config, params, tables_ = converted(ref_name(name))
   return Codec(arch, config, params, tables_,
                model_dir.model_hash(arch, dataclasses.asdict(config), params))
@@ -115,11 +115,11 @@ def check_detection(name):
   # The checkpoint's tables, carried over, are what the weights give (update()). The
   # Gaussian ones are recomputed from the stored scale table: torch's float32 exp of
   # the log-spaced scales differs from numpy's by an ulp, which moves two rows.
-  recomputed = c.model.latent_codec.tables(c.params)
+  recomputed = c.model.latent_codec.stream_tables(c.params)
   for stream in streams:
     table = c.stream_tables[stream]
     cdf = (recomputed[stream].cdf if table.scale_table is None
-           else tables.gaussian_tables(np.asarray(table.scale_table)))
+           else cdf_tables.gaussian_tables(np.asarray(table.scale_table)))
     for field in ("quantized_cdf", "cdf_length", "offset"):
       np.testing.assert_array_equal(getattr(cdf, field), getattr(table.cdf, field))
 
@@ -132,7 +132,6 @@ def test_detection(name):
 def test_recognizers_are_disjoint():
   """Each zoo fixture is recognized by its own converter only, among every
   registered model's (MLIC++ and ELIC included)."""
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoints needs torch")
   for name, arch in ZOO_FIXTURES.items():
     sd = conversion.normalize_keys(state_dict(ref_name(name)))
     found = [spec.name for spec in registry.specs()
@@ -150,22 +149,21 @@ def module_outputs(name):
   c = codec(name)
   stages = c.stages
   y = ref["forward:g_a:out0"]
-  results = {"g_a": (stages.analysis(ref["x"]), y)}
+  results = {"g_a": (stages.stage("analysis")(ref["x"]), y)}
   if has_hyperprior(name):
     # compressai's forward: h_a(|y|) for the scale hyperprior, h_a(y) for mean-scale;
     # hyper_analysis is the model's own choice.
     z = ref["forward:h_a:out0"]
-    results["h_a"] = (stages.hyper_analysis(y), z)
+    results["h_a"] = (stages.stage("hyper_analysis")(y), z)
     medians = factorized.medians(c.params["entropy_bottleneck"])
     z_hat = jnp.round(z - medians) + medians
     hyper = ref["forward:h_s:out0"]
-    results["h_s"] = (stages.hyper_synthesis(z_hat), hyper)
-    scales, means = stages.gaussian_params(hyper)
-    center = 0.0 if means is None else means
+    results["h_s"] = (stages.stage("hyper_synthesis")(z_hat), hyper)
+    center = latent.Gaussian.of(stages.stage("gaussian_params")(hyper)).means
   else:
     center = factorized.medians(c.params["entropy_bottleneck"])
   y_hat = jnp.round(y - center) + center
-  results["g_s"] = (stages.synthesis(y_hat), ref["forward:g_s:out0"])
+  results["g_s"] = (stages.stage("synthesis")(y_hat), ref["forward:g_s:out0"])
   return results
 
 
@@ -232,7 +230,6 @@ def manifest_state_dict(entry, small):
 def check_manifest(arch, name):
   """Every zoo quality's state dict converts onto an eval_shape init of the zoo
   config (the preset `q<k>`), every key used, and detection names that quality."""
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   with open(reference_path("compressai/compressai_zoo_keys.json")) as f:
     entries = json.load(f)["architectures"][arch]
   spec = registry.get(arch)
@@ -251,7 +248,7 @@ def check_manifest(arch, name):
     assert (jax.tree_util.tree_map(np.shape, params)
             == jax.tree_util.tree_map(lambda a: a.shape, expected))
     assert sum(np.size(a) for a in jax.tree_util.tree_leaves(params)) == entry["params"]
-    assert sorted(tables_) == sorted(spec.converter.tables.values())
+    assert sorted(tables_) == sorted(spec.converter.table_arrays.values())
     qualities += entry["qualities"]
   zoo = sorted(int(p[1:]) for p in spec.presets if p[:1] == "q")
   assert sorted(qualities) == zoo and zoo[0] == 1  # q1..q8, cheng2020 q1..q6
@@ -267,7 +264,7 @@ def test_full_size_manifests(name):
 
 def stored(name, prefix):
   sd = state_dict(ref_name(name))
-  return tables.Tables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
+  return cdf_tables.CDFTables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
 
 
 def channel_indexes(symbols):
@@ -313,11 +310,12 @@ def test_string_sizes(name):
 def check_symbols(name):
   """Our encoder's symbols and indexes equal the recorded ones except at near-ties."""
   c, ref = codec(name), outputs(name)
-  mode = RecordingEncode(c.coder, c.stream_tables)
-  y = c.stages.analysis(nhwc(ref["x"]))
+  mode = Recorder(latent.Encode(c.coder, c.stream_tables, c.layout), c.stream_tables)
+  y = c.stages.stage("analysis")(nhwc(ref["x"]))
   c.model.latent_codec.code(c.stages, mode, y)
   report = []
-  for stream, (latent_, dist, symbols, indexes) in mode.calls.items():
+  for stream, call in mode.by_stream().items():
+    latent_, dist, symbols, indexes = call.y, call.dist, call.symbols, call.indexes
     scale_table = c.stream_tables[stream].scale_table
     symbol_tie, scale_tie = tie_distances(latent_, dist, scale_table)
     got_symbols, got_indexes = (a.transpose(0, 3, 1, 2) for a in (symbols, indexes))
@@ -367,7 +365,7 @@ def check_round_trip(name):
   """Decoded == forward's x_hat at 8 bits, == PyTorch's decompress at 8 bits (but for
   samples whose float noise straddles a .5 boundary), and the file costs what the
   likelihoods say, at the fixture size and at an odd 70x100 crop."""
-  c, ref = codec(name), outputs(name)
+  c = codec(name)
   image = fixture_image(name)
   decoded, ours, bits, bound = round_trip(c, image)
   assert decoded.dtype == np.uint8 and decoded.shape == image.shape
@@ -420,7 +418,6 @@ def check_mixed_key_styles(name):
 
 @pytest.mark.parametrize("name", BALLE)
 def test_mixed_key_styles_refused(name):
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   check_mixed_key_styles(name)
 
 
@@ -435,7 +432,6 @@ def check_wrong_arch(name, arch):
 
 
 def test_wrong_arch_refused():
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   # The hyperprior file has every key the factorized model identifies itself by; the
   # message names the file's modules, h_a and h_s among them.
   message = check_wrong_arch("bmshj2018_hyperprior", "bmshj2018-factorized")
@@ -444,13 +440,14 @@ def test_wrong_arch_refused():
   assert "modules: entropy_bottleneck, g_a, g_s)" in message
 
 
+@pytest.mark.torch
 def test_convert_cli_records_the_zoo_qualities(tmp_path):
   """convert.py on a zoo file of the q6-q8 shapes (zeros but the constant buffers)
-  records the zoo name and the qualities those shapes fit."""
+  records the zoo name and the qualities those shapes fit (torch writes the file)."""
   import os
   import subprocess
   import sys
-  torch = pytest.importorskip("torch", reason="writing a PyTorch checkpoint needs torch")
+  import torch
   with open(reference_path("compressai/compressai_zoo_keys.json")) as f:
     entries = json.load(f)["architectures"]["bmshj2018-hyperprior"]
   entry = next(e for e in entries.values() if e["qualities"] == [6, 7, 8])

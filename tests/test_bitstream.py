@@ -50,6 +50,8 @@ def test_earlier_formats_written_as_their_writers_here_do(version, write):
   with pytest.raises(BitstreamError, match="format 1 holds exactly"):
     sample(strings={"y": b"y"}).to_bytes(version=1)
   with pytest.raises(BitstreamError, match="not one of"):
+    stream.to_bytes(version=6)
+  with pytest.raises(BitstreamError, match="format 5 and only it holds a gain"):
     stream.to_bytes(version=5)
 
 
@@ -83,10 +85,33 @@ def test_header_is_small_and_info_describes_it():
   assert len(data) == 52 + 130 + 5120 + 4
   assert info == {
       "format_version": 4, "arch": "mlicpp", "model_hash": HASH.hex(), "coder": "tfc",
-      "height": 512, "width": 768, "header_bytes": 52, "check_bytes": 8,
+      "height": 512, "width": 768, "gain": None, "header_bytes": 52, "check_bytes": 8,
       "string_bytes": {"z": 130, "y": 5120}, "missing_strings": [], "total_bytes": len(data),
       "bpp": 8 * len(data) / (512 * 768)}
   assert len(stream.header(version=3)) == 48  # format 3: no header crc
+
+
+def test_a_variable_rate_stream_records_its_gain_in_format_5():
+  """Format 5 is format 4 and the float32 gain: 4 bytes more, covered by the header's
+  CRC; a gain that is not a finite number > 0 is refused when written or read."""
+  stream = sample(gain=float(np.float32(0.1640188)))
+  data = stream.to_bytes()
+  assert Stream.from_bytes(data) == stream and stream.version == 5
+  info = bitstream.info(data)
+  assert info["format_version"] == 5 and info["gain"] == stream.gain
+  assert info["header_bytes"] == len(sample().header()) + 4
+  with pytest.raises(BitstreamError, match="format 5 and only it"):
+    stream.to_bytes(version=4)
+  for gain in (0.0, -1.0, float("nan"), float("inf")):
+    with pytest.raises(BitstreamError, match="gain must be a finite number > 0"):
+      sample(gain=gain)
+  # A gain field of NaN behind a valid header CRC is refused, not decoded.
+  size = len(bitstream.MAGIC) + 1 + 1 + 6 + 1 + 8 + 1 + 3 + 4
+  header = stream.header()[:-4]
+  bad = header[:size] + struct.pack(">f", float("nan")) + header[size + 4:]
+  bad = bad + struct.pack(">I", zlib.crc32(bad))
+  with pytest.raises(BitstreamError, match="gain"):
+    Stream.from_bytes(with_crc(bad + b"".join(stream.strings.values())))
 
 
 def test_a_stream_is_written_with_its_checks():
@@ -118,7 +143,7 @@ def test_version_1_streams_are_read():
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic"),
     (b"LIC", "truncated"),
-    (b"LICJ\x05" + bytes(40), "version"),
+    (b"LICJ\x06" + bytes(40), "version"),
     (b"LICJ\x00" + bytes(40), "version"),
 ])
 def test_malformed_header(data, message):

@@ -12,10 +12,6 @@ import test_minnen as ar
 NAMES = ["cheng2020_anchor", "cheng2020_attn"]
 
 
-@pytest.fixture(autouse=True)
-def needs_torch():
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
-
 
 # The checks of test_balle.py and test_minnen.py, each on both fixtures.
 CHECKS = {

@@ -34,6 +34,7 @@ from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
 from lic_jax.codec import pad_image, to_uint8
 from lic_jax.latent.hyperprior import Hyperprior
+from lic_jax.testing import Recorder
 
 # ELIC compiles fastest of the three small fixtures (measured: ~95 s for all six
 # sizes below against ~135 s for mlicpp_old_small), and its four uneven slices
@@ -110,29 +111,17 @@ class RecordingCoder:
     return Encoder()
 
 
-class TracingEncode(latent.Encode):
-  """Encode, keeping each call's stream name, latent, distribution and positions."""
-
-  def __init__(self, *args):
-    super().__init__(*args)
-    self.calls = []
-
-  def __call__(self, name, y, dist, positions=latent.ALL):
-    self.calls.append((name, y, dist, positions))
-    return super().__call__(name, y, dist, positions)
-
-
 def encoder_trace(codec, x):
   """What Codec.compress hands the range coder, through the codec's own latent codec
   and coder: z symbols and, per coded y symbol in coding order, index, symbol, scale
   and y - mean (flattened in the PyTorch order)."""
   coder = RecordingCoder(codec.coder)
-  mode = TracingEncode(coder, codec.stream_tables)
-  y = codec.stages.analysis(jnp.asarray(x))
+  mode = Recorder(latent.Encode(coder, codec.stream_tables, codec.layout), codec.stream_tables)
+  y = codec.stages.stage("analysis")(jnp.asarray(x))
   codec.model.latent_codec.code(codec.stages, mode, y)
   assert len(coder.calls) == len(mode.calls)
   z_symbols, parts = None, []
-  for (name, y_part, dist, positions), (symbols, indexes) in zip(mode.calls, coder.calls):
+  for (name, y_part, dist, positions, *_), (symbols, indexes) in zip(mode.calls, coder.calls):
     if name == "z":
       z_symbols = symbols.reshape(y_part.shape)
       continue
@@ -452,7 +441,7 @@ def test_formats_1_to_3_still_decode(size_codec):
   the same as today's."""
   image = fixture_image(SIZE_MODEL)
   data = size_codec.compress(image)
-  mode = latent.Encode(size_codec.coder, size_codec.stream_tables)  # one y string
+  mode = latent.Encode(size_codec.coder, size_codec.stream_tables, latent.StreamLayout())  # one y string
   latents = size_codec.latents(image)
   size_codec.model.latent_codec.code(size_codec.stages, mode, latents["y"], latents=latents)
   stream = dataclasses.replace(Stream.from_bytes(data), strings=mode.strings(),
@@ -489,7 +478,7 @@ def with_other_entropy_parameters(codec, relative, seed=0):
   params = {name: tree if name in kept else jax.tree_util.tree_map(
       lambda w: np.asarray(w) * (1 + relative * rng.standard_normal(np.shape(w))).astype(
           np.float32), tree) for name, tree in codec.params.items()}
-  return Codec(codec.arch, codec.config, params, codec.tables, codec.model_hash)
+  return Codec(codec.arch, codec.config, params, codec.table_arrays, codec.model_hash)
 
 
 @pytest.mark.parametrize("relative", [1e-6, 1e-4, 1e-2])

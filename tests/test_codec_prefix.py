@@ -11,21 +11,16 @@ import dataclasses
 import os
 import warnings
 
-import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import lic_jax
 from conftest import bounded
-from test_custom_model import TinyConfig, TinyMeanScale
+from test_custom_model import tiny_codec
 from lic_jax import bitstream, image_io, latent
 from lic_jax.bitstream import BitstreamError, Stream
-from lic_jax.codec import Codec, pad_image, to_uint8
-from lic_jax.latent import ChannelGroups, GaussianConditional, Hyperprior
-from lic_jax.latent.tables import model_tables
-from lic_jax.models import registry
+from lic_jax.codec import pad_image, to_uint8
 
 HOLDOUT = os.path.join(os.path.dirname(lic_jax.__file__), "assets", "holdout.png")
 MODELS = ["default-q1", "mlicpp_small", "elic_small"]
@@ -47,7 +42,7 @@ def psnr(a, b):
 def layout(codec, data):
   """(groups, units per group, [end of the file after unit k, k = 0 (z only) ..])."""
   info = bitstream.info(data)
-  units, groups = codec.model.latent_codec.prefix_units()
+  units, groups = codec.layout.units, codec.layout.groups
   sizes = info["string_bytes"]
   assert list(sizes) == ["z", *(f"{units}{k}" for k in range(len(sizes) - 1))]
   ends = np.cumsum([info["header_bytes"], *sizes.values()]).tolist()
@@ -94,7 +89,7 @@ def test_the_layout_costs_under_one_percent_and_decodes_as_before():
   image, _ = image_io.read_image(HOLDOUT)
   data = codec.compress(image)
   latents = codec.latents(image)
-  mode = latent.Encode(codec.coder, codec.stream_tables)
+  mode = latent.Encode(codec.coder, codec.stream_tables, latent.StreamLayout())  # one y string
   codec.model.latent_codec.code(codec.stages, mode, latents["y"], latents=latents)
   old = dataclasses.replace(Stream.from_bytes(data), strings=mode.strings(),
                             checks=mode.checks()).to_bytes(version=3)
@@ -161,9 +156,8 @@ def test_a_corrupt_prefix_is_refused_or_decodes_right(codecs):
 
 
 def test_models_without_groups_cannot_decode_a_part(codecs):
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   codec = codecs("compressai/bmshj2018_hyperprior_small")
-  assert codec.model.latent_codec.prefix_units() is None
+  assert codec.layout.units is None
   data = codec.compress(photo(64, 64))
   assert list(bitstream.info(data)["string_bytes"]) == ["z", "y"]
   for part in ({"groups": 1}, {"max_bytes": len(data) // 2}):
@@ -200,47 +194,21 @@ def test_a_preview_is_the_first_groups_synthesised_smaller():
     codec.preview(data, scale=3)
 
 
-class TinyGroups(TinyMeanScale):
-  """A user's own model on `ChannelGroups` (tests/test_custom_model.py's transforms):
-  y (B, H/16, W/16, M) in two groups of M/2 channels, each Gaussian given the
-  hyperprior and the group before it. Nothing in it is about prefixes."""
-
-  @property
-  def latent_codec(self):
-    half = self.config.M // 2
-    return Hyperprior(ChannelGroups((half, half), GaussianConditional("group_params")))
-
-  def setup(self):
-    super().setup()
-    self.group_nets = [nn.Conv(self.config.M, (1, 1)) for _ in range(2)]
-
-  def group_params(self, i, hyper, previous):
-    """(scales, means) of group i, each (B, h, w, M/2)."""
-    scales, means = jnp.split(self.group_nets[i](jnp.concatenate([hyper, previous], -1)), 2, -1)
-    return jnp.exp(scales), means
-
-
-registry.register(registry.ModelSpec(name="test-tiny-groups", config=TinyConfig,
-                                     module=TinyGroups, presets={"test-small": {}}))
-
-
 def test_a_model_of_ones_own_on_channel_groups_decodes_parts():
-  model = TinyGroups(TinyConfig())
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))["params"]
-  codec = Codec("test-tiny-groups", model.config, params, model_tables(model, params), "00" * 8)
-  assert codec.model.latent_codec.prefix_units() == ("y", 2)
+  """tests/test_custom_model.py's model: nothing in it is about prefixes."""
+  codec = tiny_codec()
+  assert codec.layout == latent.StreamLayout(units="y", groups=2)
   image = photo(64, 96)
   data = codec.compress(image)
   groups, per_group, ends = layout(codec, data)
-  assert (groups, per_group) == (2, 1)
+  assert (groups, per_group) == (2, 2)
   assert np.array_equal(codec.decompress(data),
                         to_uint8(codec.forward(pad_image(image))["x_hat"], 64, 96))
-  cut, said = decode_cut(codec, data[:ends[1] + 2])
+  cut, said = decode_cut(codec, data[:ends[2] + 2])
   assert np.array_equal(cut, codec.decompress(data, groups=1)) and "1 of 2" in said[0]
   # Its preview: the second group predicted on a grid 2 or 4 times coarser.
   assert codec.preview(data, scale=2).shape == (32, 48, 3)
   assert codec.preview(data).shape == (16, 24, 3)
-  assert np.array_equal(codec.preview(data[:ends[1] + 2]), codec.preview(data))
-  from lic_jax import latent
+  assert np.array_equal(codec.preview(data[:ends[2] + 2]), codec.preview(data))
   with pytest.raises(ValueError, match="a 6x4 latent grid does not divide into 4x4 blocks"):
     latent.average_blocks(jnp.zeros((1, 4, 6, 2)), 4)

@@ -14,7 +14,7 @@ import lic_jax
 from lic_jax import coder
 from lic_jax.__main__ import main
 from lic_jax.coder import range_coder, tfc_ops
-from lic_jax.entropy import tables
+from lic_jax.entropy import cdf as cdf_tables
 
 MODEL = "elic_small"  # the fastest fixture to compile
 
@@ -40,7 +40,7 @@ def no_numba(monkeypatch):
 
 
 def small_tables():
-  return tables.gaussian_tables(np.float32([0.5, 2.0]))
+  return cdf_tables.gaussian_tables(np.float32([0.5, 2.0]))
 
 
 def round_trips(the_coder):

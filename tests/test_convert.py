@@ -133,7 +133,7 @@ def _edited_copy(tmp_path):
     (lambda tmp: (tmp / "notes.txt").write_text("not a checkpoint") and tmp / "notes.txt",
      "not a readable PyTorch checkpoint"),
     (_truncated_copy, "not a readable PyTorch checkpoint"),
-    (_edited_copy, "h_a.reduction.10.bias"),
+    pytest.param(_edited_copy, "h_a.reduction.10.bias", marks=pytest.mark.torch),
 ])
 def test_cli_bad_input_fails_clearly_and_writes_nothing(tmp_path, make_input, expected):
   path = make_input(tmp_path)

@@ -33,7 +33,7 @@ import pytest
 
 from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
 from lic_jax import conversion, latent
-from lic_jax.entropy import checkerboard, factorized, gaussian
+from lic_jax.entropy import factorized, gaussian
 from lic_jax.models import elic, registry
 from lic_jax.models.elic import ELIC, ELICConfig
 from lic_jax.nn.layers import ConvTranspose2d
@@ -44,7 +44,6 @@ RTOL, ATOL = 1e-5, 1e-6
 @pytest.fixture(scope="module")
 def small():
   """The small checkpoint, converted, with its recorded tensors (NHWC)."""
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   arch, config, params, tables = converted("elic_small")
   ref = {k: nhwc(v) if v.ndim == 4 else v for k, v in reference_outputs("elic_small").items()}
   return {"arch": arch, "config": config, "params": params, "tables": tables, "ref": ref,
@@ -75,7 +74,7 @@ def recorded_calls(ref, phase="fwd"):
 def test_config_from_checkpoint(small):
   assert small["arch"] == "elic"
   assert small["config"] == ELICConfig(N=32, M=64, slice_widths=(8, 8, 16, 32), quant="ste")
-  assert set(small["tables"]) == set(registry.get("elic").converter.tables.values())
+  assert set(small["tables"]) == set(registry.get("elic").converter.table_arrays.values())
 
 
 def test_config_validation():
@@ -213,26 +212,27 @@ def test_symbols_and_indexes_match_compress(small):
   scale-table boundary, where float noise may pick the neighbouring table (the
   fixture has one such scale, at 6e-8; see the reference README)."""
   model, params, ref = small["model"], small["params"], small["ref"]
-  config, table = small["config"], np.asarray(small["tables"]["y_scale_table"])
+  table = np.asarray(small["tables"]["y_scale_table"])
 
   def flat(a):  # PyTorch's order: (1, C, h, w/2) flattened.
     return jnp.transpose(a, (0, 3, 1, 2)).ravel()
 
   def coding_order(module, x):
     symbols, indexes, recorded_scales = [], [], []
-    evaluation = latent.Likelihoods()
 
-    def record(name, y, dist, positions=latent.ALL):
-      """A mode that notes what compress would code for y, and rounds as it does."""
-      if name == "y":
-        i = len(symbols) // 2  # two halves per slice
-        squeeze = positions.squeeze
-        symbols.append(flat(jnp.round(squeeze(y) - squeeze(dist.means)).astype(jnp.int32)))
-        indexes.append(flat(gaussian.scale_indexes(squeeze(dist.scales), table)))
-        recorded_scales.append(flat(squeeze(ref[f"fwd:gaussian_conditional@{i}:in1"])))
-      return evaluation(name, y, dist, positions)
+    class Record(latent.Likelihoods):
+      """Evaluation's likelihoods, noting what compress would code for y."""
 
-    module.latent_codec.code(module, record, module.analysis(x))
+      def __call__(self, name, y, dist, positions=latent.ALL):
+        if name == "y":
+          i = len(symbols) // 2  # two halves per slice
+          squeeze = positions.squeeze
+          symbols.append(flat(jnp.round(squeeze(y) - squeeze(dist.means)).astype(jnp.int32)))
+          indexes.append(flat(gaussian.scale_indexes(squeeze(dist.scales), table)))
+          recorded_scales.append(flat(squeeze(ref[f"fwd:gaussian_conditional@{i}:in1"])))
+        return super().__call__(name, y, dist, positions)
+
+    module.latent_codec.code(module, Record(), module.analysis(x))
     return [jnp.concatenate(a) for a in (symbols, indexes, recorded_scales)]
 
   symbols, indexes, scales = map(np.asarray, model.apply({"params": params}, ref["x"],

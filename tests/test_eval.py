@@ -314,7 +314,6 @@ def test_unreadable_model_dir(capsys, tmp_path, photos, problem):
 def test_an_autoregressive_model_evaluates_like_any(model_dirs, photos, capsys, tmp_path):
   """cheng2020-anchor (whose forward differs from its decoding by design): the round
   trip is checked against the encoder's own reconstruction, and holds."""
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
   model = model_dirs("compressai/cheng2020_anchor_small")
   status, out, err = run_eval(capsys, "--dataset", photos, "--model", model,
                               "--json", tmp_path / "rd.json")

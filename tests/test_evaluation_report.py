@@ -142,13 +142,13 @@ def test_single_point_curve_has_no_bd_rate():
 
 def test_anchor_data_and_sources():
   design = [(0.1075, 29.161), (0.1747, 30.714), (0.2721, 32.335), (0.4129, 34.170),
-            (0.5923, 35.816), (0.8025, 37.323)]  # DESIGN.md, rounded to 3 decimals
+            (0.5923, 35.816), (0.8025, 37.323)]  # the authors' release, rounded to 3 decimals
   mlicpp = anchors.load("mlicpp")
   np.testing.assert_allclose(list(zip(mlicpp["results"]["bpp"], mlicpp["results"]["psnr-rgb"])),
                              design, atol=5e-4)
   elic = anchors.load("elic")
   assert len(elic["results"]["bpp"]) == len(elic["results"]["psnr-rgb"]) == 10
-  assert len(anchors.NAMES) == len(set(anchors.NAMES)) == 15
+  assert len(anchors.NAMES) == len(set(anchors.NAMES)) == 18
   assert anchors.DEFAULT == "vtm"
   for anchor in anchors.load_all():
     assert anchor["dataset"] == "kodak" and anchor["metric"] == "psnr-rgb"
@@ -201,6 +201,19 @@ def test_zoo_anchors_are_compressais_published_curves(key):
   for name, values in anchor["results"].items():
     assert values == cpu[name], name  # the numbers themselves, not rounded
     np.testing.assert_allclose(values, cuda[name], rtol=1e-4)
+
+
+@pytest.mark.parametrize("key", anchors.ZOO_VARIABLE_RATE)
+def test_variable_rate_zoo_anchors_are_compressais_published_curves(key):
+  """Each holds the 16 rates of CompressAI's <key>-ans.json, in rising bpp and PSNR."""
+  anchor = anchors.load(key)
+  assert anchor["key"] == key and anchor["source"]["path"] == f"results/image/kodak/{key}-ans.json"
+  with open(reference_path(f"compressai/kodak_results/{key}-ans.json")) as f:
+    published = json.load(f)["results"]
+  assert set(anchor["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb"}
+  for name, values in anchor["results"].items():
+    assert values == published[name] and len(values) == 16, name
+    assert values == sorted(values), name
 
 
 def test_every_registered_models_anchor_exists():

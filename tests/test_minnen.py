@@ -9,7 +9,7 @@ bmshj2018-hyperprior, whose files differ only in the shapes of h_s.
 mbt2018 (context model): the `check_*_ar` functions here, which cheng2020's tests
 (tests/test_cheng2020.py) share. Module outputs include the context model and the
 entropy parameters; CompressAI's coded symbols and indexes are in raster order
-(`raster_grid`), ours wave by wave (`WaveRecorder`); the decoded image is the
+(`raster_grid`), ours wave by wave (`Recorder`); the decoded image is the
 encoder's own reconstruction exactly, and PyTorch's decompress at 8 bits (not
 forward's x_hat: see `lic_jax.latent.autoregressive`).
 """
@@ -19,17 +19,13 @@ import pytest
 
 import test_balle as zoo
 from conftest import nhwc, state_dict
-from lic_jax import bitstream, conversion
+from lic_jax import bitstream, conversion, latent
 from lic_jax.entropy import factorized, raster
-from lic_jax.testing import WaveRecorder, escape_payload_bytes, raster_grid
+from lic_jax.testing import Recorder, escape_payload_bytes, raster_grid
 
 NAME = "mbt2018_mean"
 AR = "mbt2018"
 
-
-@pytest.fixture(autouse=True)
-def needs_torch():
-  pytest.importorskip("torch", reason="reading the PyTorch checkpoint needs torch")
 
 
 def test_detection():
@@ -85,15 +81,15 @@ def check_modules_ar(name):
   y, z, hyper = ref["forward:g_a:out0"], ref["forward:h_a:out0"], ref["forward:h_s:out0"]
   medians = factorized.medians(c.params["entropy_bottleneck"])
   features = ref["forward:context_prediction:out0"]
-  scales, means = stages.gaussian_params(hyper, features)
+  params = stages.stage("gaussian_params")(hyper, features)
   zoo.check_modules(name, {
-      "g_a": (stages.analysis(ref["x"]), y),
-      "h_a": (stages.hyper_analysis(y), z),
-      "h_s": (stages.hyper_synthesis(jnp.round(z - medians) + medians), hyper),
-      "context_prediction": (stages.context_prediction(jnp.round(y)), features),
-      "entropy_parameters": (jnp.concatenate([scales, means], -1),
+      "g_a": (stages.stage("analysis")(ref["x"]), y),
+      "h_a": (stages.stage("hyper_analysis")(y), z),
+      "h_s": (stages.stage("hyper_synthesis")(jnp.round(z - medians) + medians), hyper),
+      "context_prediction": (stages.stage("context_model")(jnp.round(y)), features),
+      "entropy_parameters": (jnp.concatenate([params["scales"], params["means"]], -1),
                              ref["forward:entropy_parameters:out0"]),
-      "g_s": (stages.synthesis(jnp.round(y)), ref["forward:g_s:out0"]),
+      "g_s": (stages.stage("synthesis")(jnp.round(y)), ref["forward:g_s:out0"]),
   })
 
 
@@ -101,19 +97,19 @@ def check_symbols_ar(name):
   """Our y symbols and indexes, put back on the grid from the waves, equal
   CompressAI's raster-order ones but for near-ties; z's likewise."""
   c, ref = zoo.codec(name), zoo.outputs(name)
-  mode = WaveRecorder(c.coder, c.stream_tables)
-  y = c.stages.analysis(nhwc(ref["x"]))
+  mode = Recorder(latent.Encode(c.coder, c.stream_tables, c.layout), c.stream_tables)
+  y = c.stages.stage("analysis")(nhwc(ref["x"]))
   c.model.latent_codec.code(c.stages, mode, y)
   _, h, w, m = y.shape
   rows, cols, counts = raster.waves(h, w, 5)
-  y_calls = [call for call in mode.calls if call[0] == "y"]
+  y_calls = [call for call in mode.calls if call.stream == "y"]
   assert len(y_calls) == len(counts) == 3 * h + w - 3
   grids = [np.full((h, w, m), -99.0) for _ in range(4)]
-  for t, (_, *arrays) in enumerate(y_calls):
-    for grid, array in zip(grids, arrays):
+  for t, call in enumerate(y_calls):
+    for grid, array in zip(grids, (call.symbols, call.indexes, call.symbol_tie, call.scale_tie)):
       grid[rows[t, :counts[t]], cols[t, :counts[t]]] = array[0, :, 0]
   assert np.all(grids[0] != -99.0)  # Every position coded.
-  (_, z_symbols, _, z_tie, _), = [call for call in mode.calls if call[0] == "z"]
+  z_symbols, z_tie = mode.by_stream()["z"].symbols, mode.by_stream()["z"].symbol_tie
   checks = [
       ("y symbols", grids[0], raster_grid(ref["compress:y_symbols"], h, w), grids[2],
        zoo.SYMBOL_TIE_ABS),
@@ -150,7 +146,7 @@ def check_round_trip_ar(name):
     latents = c.latents(picture)
     assert decoded.dtype == np.uint8 and decoded.shape == picture.shape
     np.testing.assert_array_equal(decoded, c.reconstruction(latents, height, width))
-    mode = WaveRecorder(c.coder, c.stream_tables)
+    mode = Recorder(latent.Encode(c.coder, c.stream_tables, c.layout), c.stream_tables)
     c.model.latent_codec.code(c.stages, mode, latents["y"], latents=latents)
     sizes = bitstream.info(data)["string_bytes"]
     assert 8 * sum(sizes.values()) <= 1.05 * mode.bits, (sizes, mode.bits)

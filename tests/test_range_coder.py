@@ -15,7 +15,7 @@ from conftest import bounded, reference_path, stored_tables
 from lic_jax import coder as lic_coder
 from lic_jax.bitstream import BitstreamError
 from lic_jax.coder import range_coder
-from lic_jax.entropy import tables
+from lic_jax.entropy import cdf as cdf_tables
 
 
 @pytest.fixture(params=["numba", pytest.param("tfc", marks=pytest.mark.tfc)])
@@ -42,7 +42,7 @@ def recorded(name):
 
 def small_tables():
   """Three Gaussian rows with narrow, medium and wide supports."""
-  return tables.gaussian_tables(np.float32([0.11, 1.0, 20.0]))
+  return cdf_tables.gaussian_tables(np.float32([0.11, 1.0, 20.0]))
 
 
 @pytest.mark.parametrize("latent", ["y", "z"])
@@ -120,7 +120,7 @@ def test_rejects_bad_arguments(coder):
     range_coder.encode(np.zeros(3, np.int32), np.zeros(2, np.int32), table, coder)
   with pytest.raises(ValueError, match="CDF indexes"):
     range_coder.encode(np.zeros(2, np.int32), np.array([0, 3]), table, coder)
-  broken = tables.Tables(np.array([[0, 5, 5, 65536]], np.int32), np.array([4], np.int32),
+  broken = cdf_tables.CDFTables(np.array([[0, 5, 5, 65536]], np.int32), np.array([4], np.int32),
                          np.array([0], np.int32))
   with pytest.raises(ValueError, match="row 0"):
     coder.encoder(broken)
@@ -138,7 +138,7 @@ def test_decoder_notices_trailing_bytes_and_early_stop(coder):
 
 def test_input_that_hangs_tfc_overflow_mode_returns(coder):
   """tfc's own escape decoding (negative precision) never returns on this input."""
-  table = tables.Tables(np.array([[0, 32768, 65536]], np.int32), np.array([3], np.int32),
+  table = cdf_tables.CDFTables(np.array([[0, 32768, 65536]], np.int32), np.array([3], np.int32),
                         np.array([0], np.int32))
   decoder = coder.decoder(b"\x80", table)
   assert bounded(lambda: decoder.decode(np.zeros(100, np.int32)), 20)[0].shape == (100,)
@@ -228,7 +228,7 @@ def test_implementations_agree_on_random_tables_and_escapes(seed):
   """Random Gaussian rows, symbols mostly in range and some far out (escapes), in
   calls of random sizes, empty and one-symbol calls among them."""
   rng = np.random.default_rng(seed)
-  table = tables.gaussian_tables(np.exp(rng.uniform(np.log(0.11), np.log(60), 12)).astype(
+  table = cdf_tables.gaussian_tables(np.exp(rng.uniform(np.log(0.11), np.log(60), 12)).astype(
       np.float32))
   calls = []
   for size in [0, 1, *rng.integers(1, 3000, 5), 0, 1]:

@@ -48,8 +48,8 @@ def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
   assert np.array_equal(decoded, to_uint8(codec.forward_latents(latents)["x_hat"], height, width))
   # ... which refine_latents gives from the analysis transforms' latents
   x = pad_image(crop)
-  start = {"y": codec.stages.analysis(x)}
-  start["z"] = codec.stages.hyper_analysis(start["y"])
+  start = {"y": codec.stages.stage("analysis")(x)}
+  start["z"] = codec.stages.stage("hyper_analysis")(start["y"])
   refined = refine.refine_latents(codec.model, codec.params, x, start, height=height,
                                   width=width, steps=STEPS, lmbda=codec.lmbda)
   assert all(np.array_equal(refined[k], latents[k]) for k in ("y", "z"))

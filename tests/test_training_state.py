@@ -11,7 +11,7 @@ import optax
 
 from lic_jax import models
 from lic_jax.entropy.factorized import EntropyBottleneck
-from lic_jax.latent import FactorizedPrior, GaussianConditional, Hyperprior, LatentCodec
+from lic_jax.latent import EMPTY, FactorizedPrior, GaussianConditional, Hyperprior, LatentCodec
 from lic_jax.latent.base import split_channels
 from lic_jax.models.base import CompressionModel
 from lic_jax.training import state, trainer
@@ -25,15 +25,12 @@ class SplitPriors(LatentCodec):
   first: LatentCodec = FactorizedPrior("prior_a", "a")
   second: LatentCodec = FactorizedPrior("prior_b", "b")
 
-  def code(self, stages, mode, y, context=(), latents=None):
+  def code(self, model, mode, y, context=EMPTY, latents=None):
     half = y.shape[-1] // 2
     y_a, y_b = split_channels(y, (half, half))
-    a_hat, a = self.first.code(stages, mode, y_a)
-    b_hat, b = self.second.code(stages, mode, y_b)
+    a_hat, a = self.first.code(model, mode, y_a)
+    b_hat, b = self.second.code(model, mode, y_b)
     return jnp.concatenate([a_hat, b_hat], axis=-1), {**a, **b}
-
-  def tables(self, params):
-    return {**self.first.tables(params), **self.second.tables(params)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,12 +49,6 @@ class TwoPriors(CompressionModel):
     self.g_a = nn.Conv(2 * c, (4, 4), (4, 4))
     self.g_s = nn.ConvTranspose(3, (4, 4), (4, 4))
     self.prior_a, self.prior_b = EntropyBottleneck(c), EntropyBottleneck(c)
-
-  def analysis(self, x):
-    return self.g_a(x)
-
-  def synthesis(self, y_hat):
-    return self.g_s(y_hat)
 
 
 def aux_leaves(params, bottlenecks):

@@ -11,7 +11,7 @@ import numpy as np
 
 from lic_jax import model_dir
 from lic_jax.models import registry
-from lic_jax.latent.tables import model_tables
+from lic_jax.latent.tables import model_table_arrays
 
 
 def main(argv=None):
@@ -22,7 +22,7 @@ def main(argv=None):
   meta, params, _ = model_dir.load(args.source)
   half = jax.tree_util.tree_map(lambda a: a.astype(np.float16), params)
   model = registry.build(meta["arch"], meta["config"])
-  tables = model_tables(model, jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
+  tables = model_table_arrays(model, jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
   extra = {k: v for k, v in meta.items()
            if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
   extra.update(weights_dtype="float16", made_by="tools/make_default_model.sh")

@@ -1,6 +1,6 @@
 """The entropy-coder interface: integer symbols in, bytes out, with CDF tables.
 
-A coder codes symbols with rows of a `lic_jax.entropy.tables.Tables`: symbol j with
+A coder codes symbols with rows of a `lic_jax.entropy.cdf.CDFTables`: symbol j with
 row indexes[j]. It knows nothing of latents or coding order; the latent codecs
 (`lic_jax.latent`) decide what is coded when, and call
 

@@ -27,7 +27,7 @@ import importlib
 
 import numpy as np
 
-from lic_jax.entropy.tables import PRECISION, pmf_to_quantized_cdf
+from lic_jax.entropy.cdf import PRECISION, pmf_to_quantized_cdf
 from lic_jax.errors import BitstreamError, CoderUnavailableError
 
 # The name a stream records for this format (the `coder` field of the container).

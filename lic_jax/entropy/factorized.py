@@ -41,11 +41,13 @@ def _to_channel_rows(z):
   return jnp.moveaxis(z.reshape(-1, channels), -1, 0)[:, None, :]
 
 
-def likelihood(params, z_tilde):
-  """P(z_tilde) over unit bins. z_tilde: (..., C) -> (..., C)."""
+def likelihood(params, z_tilde, step=None):
+  """P(z_tilde) over unit bins, or bins `step` wide (broadcastable to z_tilde: a
+  variable-rate model's z step). z_tilde: (..., C) -> (..., C)."""
   rows = _to_channel_rows(z_tilde)
-  lower = logits_cumulative(params, rows - 0.5)
-  upper = logits_cumulative(params, rows + 0.5)
+  half = 0.5 if step is None else _to_channel_rows(jnp.broadcast_to(0.5 * step, z_tilde.shape))
+  lower = logits_cumulative(params, rows - half)
+  upper = logits_cumulative(params, rows + half)
   # Evaluate on the side of the median where the sigmoids are far from 1, so
   # the difference keeps its precision.
   sign = jax.lax.stop_gradient(-jnp.sign(lower + upper))

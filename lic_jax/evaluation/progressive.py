@@ -10,15 +10,13 @@ def curve(codec, image, data, distortion):
   the bytes of the file cut after group k, and the distortion of its decode (the
   groups not held filled with the entropy model's means), as `distortion(image,
   decoded)` scores it. [] for a model without channel groups."""
-  prefix = codec.model.latent_codec.prefix_units()
-  if prefix is None:
+  layout = codec.layout
+  if layout.units is None:
     return []
-  info = bitstream.info(data)
-  sizes, groups = list(info["string_bytes"].values()), prefix[1]
-  per_group = (len(sizes) - 1) // groups
+  names = list(bitstream.Stream.from_bytes(data).strings)
   rows = []
-  for k in range(groups + 1):
-    size = info["header_bytes"] + sum(sizes[:1 + k * per_group]) + (4 if k == groups else 0)
+  for k in range(layout.groups + 1):
+    size = bitstream.cut_length(data, layout.strings_through_group(names, k))
     rows.append({"groups": k, "bytes": size, "bpp": 8 * size / image[..., 0].size,
                  **distortion(image, codec.decompress(data, groups=k))})
   return rows

@@ -7,6 +7,9 @@ model (`psnr-rgb`, `ms-ssim-rgb`, `bpp`, `encoding_time`, `decoding_time`, plus
 layout per curve), `models` (per-model details and per-image rows), `dataset`,
 `bd_rate`, `anchors` and `environment`. Non-finite numbers (PSNR of a lossless
 image) are written as null: the file stays strict JSON.
+
+Over 250 lines: the JSON, the text table and the BD-rate lines are three views of
+one report, built from the same curves and anchors here.
 """
 import json
 import math

@@ -1,21 +1,11 @@
-"""What the latent codecs share: positions, distributions, the likelihood mode and
-the `LatentCodec` base class.
+"""What the latent codecs share: positions, distributions and the `LatentCodec` base.
 
-A latent codec computes the entropy parameters of a latent once (through the
-model's own methods) and hands the latent, its distribution and the positions
-coded by this call to a *mode*:
-
-  Likelihoods  rounding (evaluation) or noise (training) -> (y_hat, likelihoods)
-  Encode       codes the symbols with a coder            -> (y_hat, None)
-  Decode       decodes them (the latent is only a shape) -> (y_hat, None)
-
-Training, evaluation, compress and decompress therefore share one parameter
-computation and one coding order, and the encoder's y_hat is the decoder's to the
-bit. Encode and Decode call small jitted functions of fixed shapes, so both sides
-run the same compiled programs.
-
-Each stream has a name ("z", "y"): `Likelihoods` reports `<name>_likelihoods`;
-Encode and Decode (`lic_jax.latent.coding`) keep one coder string per name.
+A latent codec computes the entropy parameters of a latent once, through the
+model's own methods (called by name: `lic_jax.latent.context`), and hands the
+latent, its distribution and the positions coded by that call to a coding mode
+(`lic_jax.latent.modes`): the likelihoods of training and evaluation, or the coder's
+encode and decode. So training, evaluation, compress and decompress share one
+parameter computation and one coding order (docs/design.md).
 """
 import dataclasses
 from typing import Callable
@@ -26,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lic_jax.entropy import checkerboard, factorized, gaussian
-from lic_jax.ops import ste_round
+from lic_jax.latent.context import EMPTY
+from lic_jax.latent.layout import StreamLayout
 
 
 def _identity(x):
@@ -53,22 +44,48 @@ NONANCHOR = Positions("nonanchor", checkerboard.nonanchor, checkerboard.squeeze_
                       checkerboard.unsqueeze_nonanchor)
 
 
-# Distributions: the parameters of one latent's entropy model, as pytrees.
+# Distributions: the parameters of one latent's entropy model, as pytrees. Each says
+# how its latent is quantized, so that every coding mode treats them alike:
+#   center()               the value the latent is predicted to be
+#   residual(y)            what is rounded to the symbol
+#   dequantize(symbols)    the decoded latent (symbols as floats, like y)
+#   symbol_likelihood(u)   the likelihood of a symbol (or of a noisy residual)
+#   indexes(table, shape)  the CDF row of each symbol
+#   coding_tables(stored)  the stream tables it is coded with (the stored ones, or
+#                          computed for it: `lic_jax.latent.variable_rate`)
+# The arithmetic of the plain ones is CompressAI's: round(y - c) + c, with the
+# likelihood taken at that value.
 @flax.struct.dataclass
 class Gaussian:
   """N(means, scales) per element, integrated over unit bins (means may be zeros)."""
   scales: jax.Array
   means: jax.Array
 
+  @classmethod
+  def of(cls, params):
+    """From a model method's named outputs: `scales`, and `means` (zero if absent or
+    None: a zero-mean model such as Ballé et al. 2018's)."""
+    scales, means = params["scales"], params.get("means")
+    return cls(scales, jnp.zeros_like(scales) if means is None else means)
+
   def center(self):
     return self.means
 
-  def likelihood(self, values):
-    return gaussian.likelihood(values, self.scales, self.means)
+  def residual(self, y):
+    return y - self.means
+
+  def dequantize(self, symbols):
+    return symbols + self.means
+
+  def symbol_likelihood(self, symbols):
+    return gaussian.likelihood(self.dequantize(symbols), self.scales, self.means)
 
   def indexes(self, scale_table, shape):
     del shape
     return gaussian.scale_indexes(self.scales, scale_table)
+
+  def coding_tables(self, stored):
+    return stored
 
 
 @flax.struct.dataclass
@@ -79,50 +96,21 @@ class Factorized:
   def center(self):
     return factorized.medians(self.params)
 
-  def likelihood(self, values):
-    return factorized.likelihood(self.params, values)
+  def residual(self, y):
+    return y - self.center()
+
+  def dequantize(self, symbols):
+    return symbols + self.center()
+
+  def symbol_likelihood(self, symbols):
+    return factorized.likelihood(self.params, self.dequantize(symbols))
 
   def indexes(self, scale_table, shape):
     del scale_table
     return jnp.broadcast_to(jnp.arange(shape[-1], dtype=jnp.int32), shape)
 
-
-class Likelihoods:
-  """The likelihood path. Evaluation (rng None): y_hat = round(y - center) + center.
-  Training: likelihoods of y + uniform noise, and y_hat by straight-through
-  rounding (quant "ste") or the same noisy y (quant "noise", compressai's mode)."""
-
-  def __init__(self, rng=None, quant="ste"):
-    if quant not in ("ste", "noise"):
-      raise ValueError(f"quant must be 'ste' or 'noise', not {quant!r}")
-    self.rng, self.quant = rng, quant
-
-  def quantize(self, y):
-    """y quantized without a distribution's centre (what compressai's autoregressive
-    models feed their context model): round(y) in evaluation; in training the noisy
-    y (quant "noise") or round(y) with a straight-through gradient."""
-    if self.rng is None:
-      return jnp.round(y)
-    if self.quant == "noise":
-      self.rng, key = jax.random.split(self.rng)
-      return y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
-    return ste_round(y)
-
-  def __call__(self, name, y, dist, positions=ALL):
-    """(y_hat on `positions`, zero elsewhere; likelihoods of every position under
-    `dist`, of which the caller keeps those of `positions`)."""
-    center = jnp.broadcast_to(dist.center(), y.shape)
-    if self.rng is None:
-      y_tilde = jnp.round(y - center) + center
-    else:
-      self.rng, key = jax.random.split(self.rng)
-      y_tilde = y + jax.random.uniform(key, y.shape, y.dtype, -0.5, 0.5)
-    if self.rng is not None and self.quant == "noise":
-      y_hat = positions.mask(y_tilde)
-    else:
-      center = positions.mask(center)
-      y_hat = positions.mask(ste_round(positions.mask(y) - center) + center)
-    return y_hat, dist.likelihood(y_tilde)
+  def coding_tables(self, stored):
+    return stored
 
 
 def split_channels(y, widths):
@@ -133,26 +121,20 @@ def split_channels(y, widths):
   return jnp.split(y, bounds, axis=-1)
 
 
-def average_blocks(tree, scale):
-  """Each (B, h, w, C) array (or ShapeDtypeStruct) in `tree` -> (B, h / scale,
-  w / scale, C): the mean of each scale x scale block (h and w divisible by it)."""
-  def average(y):
-    b, h, w, c = y.shape
-    if h % scale or w % scale:
-      raise ValueError(f"a {w}x{h} latent grid does not divide into {scale}x{scale} blocks: "
-                       f"choose a scale that divides both (this model pads images to fewer "
-                       "multiples)")
-    if isinstance(y, jax.ShapeDtypeStruct):
-      return jax.ShapeDtypeStruct((b, h // scale, w // scale, c), y.dtype)
-    return y.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
-  return jax.tree_util.tree_map(average, tree)
-
-
-def predicted(mode, name):
-  """Whether `mode` (any callable coding mode) is a preview's Decode whose next unit of
-  stream `name` is predicted rather than decoded (see `lic_jax.latent.Decode`)."""
-  predicts = getattr(mode, "predicts", None)
-  return predicts is not None and predicts(name)
+def average_blocks(value, scale):
+  """A (B, h, w, C) array (or ShapeDtypeStruct) -> (B, h / scale, w / scale, C): the
+  mean of each scale x scale block (h and w divisible by it); anything else (an int,
+  a scalar) as it is."""
+  if getattr(value, "ndim", len(getattr(value, "shape", ()))) != 4:
+    return value
+  b, h, w, c = value.shape
+  if h % scale or w % scale:
+    raise ValueError(f"a {w}x{h} latent grid does not divide into {scale}x{scale} blocks: "
+                     "choose a scale that divides both (this model pads images to fewer "
+                     "multiples)")
+  if isinstance(value, jax.ShapeDtypeStruct):
+    return jax.ShapeDtypeStruct((b, h // scale, w // scale, c), value.dtype)
+  return value.reshape(b, h // scale, scale, w // scale, scale, c).mean(axis=(2, 4))
 
 
 def is_shape(y):
@@ -160,51 +142,67 @@ def is_shape(y):
   return isinstance(y, jax.ShapeDtypeStruct)
 
 
-def output_shape(stages, name, *shapes):
-  """The output shape of the model method `name` for inputs of these shapes (the
-  codec's stages cache it)."""
-  cached = getattr(stages, "output_shape", None)
-  return cached(name, *shapes) if cached else jax.eval_shape(getattr(stages, name), *shapes)
+def output_shape(model, method, *shapes):
+  """The output shape of `model.method` for inputs of these shapes (the codec's
+  stages cache it)."""
+  cached = getattr(model, "output_shape", None)
+  if cached:
+    return cached(method, *shapes)
+  return jax.eval_shape(model.stage(method), *shapes)
 
 
 class LatentCodec:
   """A composable latent codec (frozen dataclass subclasses; hashable, no arrays).
 
-  code(stages, mode, y, context=(), latents=None) -> (y_hat, {name: likelihoods})
-    stages: the model (a bound Flax module, or `lic_jax.codec`'s jitted stages)
-    whose methods the codec calls by name; context: what the enclosing codec passes
-    on (hyper parameters, earlier channel groups); latents: side latents given by
-    the caller instead of computed (the encoder's refinement passes its own z).
+  code(model, mode, y, context, latents=None) -> (y_hat, {stream: likelihoods})
+    model: the bound Flax model or the codec's jitted stages, whose methods the codec
+    calls through `call`; mode: a `lic_jax.latent.modes.CodingMode`; context: the
+    named values the enclosing codecs provide; latents: side latents given by the
+    caller instead of computed (the encoder's refinement passes its own z).
+
+  METHODS: the fields that name model methods (checked when the model is built).
   """
+  METHODS = ()
 
-  # Whether evaluation-mode likelihoods return the y_hat that decoding reconstructs
-  # (not so for compressai's autoregressive models: see RasterAutoregressive).
-  decodes_forward = True
-
-  def code(self, stages, mode, y, context=(), latents=None):
+  def code(self, model, mode, y, context=EMPTY, latents=None):
     raise NotImplementedError
 
-  def side_latents(self, stages, y):
+  @property
+  def decodes_forward(self):
+    """Whether evaluation-mode likelihoods return the y_hat that decoding reconstructs
+    (not so for compressai's autoregressive models: see RasterAutoregressive)."""
+    return all(child.decodes_forward for child in self.children())
+
+  def side_latents(self, model, y):
     """Latents the encoder derives from y and codes too (a hyperprior's z)."""
-    del stages, y
-    return {}
+    return {k: v for child in self.children() for k, v in child.side_latents(model, y).items()}
 
-  def tables(self, params):
-    """{stream name: StreamTables} computed from the weights (compressai's update())."""
-    raise NotImplementedError
+  def children(self):
+    """The latent codecs inside this one."""
+    return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
+                 if isinstance(getattr(self, f.name), LatentCodec))
 
-  def prefix_units(self):
-    """(the stream whose calls are prefix units, the number of channel groups they
-    make up) where this codec's coding order lets a prefix of a stream decode (see
-    `lic_jax.latent.coding`), else None."""
-    return None
+  def methods(self):
+    """(codec class, model method) for every model method this codec tree calls."""
+    own = [(type(self).__name__, getattr(self, f)) for f in self.METHODS if getattr(self, f)]
+    return own + [m for child in self.children() for m in child.methods()]
+
+  def streams(self):
+    """The names of the streams this codec tree codes, in coding order."""
+    return tuple(s for child in self.children() for s in child.streams())
+
+  def stream_tables(self, params):
+    """{stream: StreamTables} computed from the weights (compressai's update())."""
+    return {k: v for child in self.children() for k, v in child.stream_tables(params).items()}
+
+  def layout(self):
+    """The `StreamLayout` of this codec's streams: which strings a prefix of a
+    stream decodes (only channel groups lay units out)."""
+    inner = [child.layout() for child in self.children()]
+    units = [layout for layout in inner if layout.units]
+    return units[0] if units else StreamLayout()
 
   def factorized_modules(self):
     """The model attributes (`EntropyBottleneck`s) of every factorized prior in this
     codec's tree: training gives their quantiles to the aux optimizer."""
-    found = ()
-    for field in dataclasses.fields(self):
-      value = getattr(self, field.name)
-      if isinstance(value, LatentCodec):
-        found += value.factorized_modules()
-    return found
+    return tuple(m for child in self.children() for m in child.factorized_modules())

@@ -3,8 +3,9 @@
 """
 import dataclasses
 
-from lic_jax.entropy import tables
-from lic_jax.latent.base import ALL, Factorized, LatentCodec
+from lic_jax.entropy import cdf
+from lic_jax.latent.base import Factorized, LatentCodec
+from lic_jax.latent.context import EMPTY
 from lic_jax.latent.tables import StreamTables
 
 
@@ -15,13 +16,16 @@ class FactorizedPrior(LatentCodec):
   module: str = "entropy_bottleneck"
   name: str = "z"
 
-  def code(self, stages, mode, y, context=(), latents=None):
+  def code(self, model, mode, y, context=EMPTY, latents=None):
     """y (B, h, w, C) -> (y_hat, {name: likelihoods})."""
-    y_hat, likelihoods = mode(self.name, y, Factorized(getattr(stages, self.module)()), ALL)
+    y_hat, likelihoods = mode(self.name, y, Factorized(model.stage(self.module)()))
     return y_hat, {self.name: likelihoods}
 
-  def tables(self, params):
-    return {self.name: StreamTables(tables.factorized_tables(params[self.module]))}
+  def streams(self):
+    return (self.name,)
+
+  def stream_tables(self, params):
+    return {self.name: StreamTables(cdf.factorized_tables(params[self.module]))}
 
   def factorized_modules(self):
     return (self.module,)

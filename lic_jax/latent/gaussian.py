@@ -3,25 +3,27 @@ scale (and mean) the model computes from the context, e.g. a hyperprior's output
 """
 import dataclasses
 
-import jax.numpy as jnp
-
-from lic_jax.latent.base import ALL, Gaussian, LatentCodec
+from lic_jax.latent.base import Gaussian, LatentCodec
+from lic_jax.latent.context import EMPTY, call
 from lic_jax.latent.tables import gaussian_stream_tables
 
 
 @dataclasses.dataclass(frozen=True)
 class GaussianConditional(LatentCodec):
-  """params: the model method context -> (scales, means), each like y; means may be
-  None for a zero-mean model (Ballé et al. 2018)."""
+  """params: the model method that gives y's Gaussian from the context values it
+  asks for (e.g. `hyper`): {"scales": ..., "means": ...}, each like y; "means"
+  absent or None for a zero-mean model (Ballé et al. 2018)."""
   params: str = "gaussian_params"
   name: str = "y"
+  METHODS = ("params",)
 
-  def code(self, stages, mode, y, context=(), latents=None):
-    scales, means = getattr(stages, self.params)(*context)
-    if means is None:
-      means = jnp.zeros_like(scales)
-    y_hat, likelihoods = mode(self.name, y, Gaussian(scales, means), ALL)
+  def code(self, model, mode, y, context=EMPTY, latents=None):
+    dist = Gaussian.of(call(model, self.params, context=context))
+    y_hat, likelihoods = mode(self.name, y, dist)
     return y_hat, {self.name: likelihoods}
 
-  def tables(self, params):
+  def streams(self):
+    return (self.name,)
+
+  def stream_tables(self, params):
     return {self.name: gaussian_stream_tables()}

@@ -1,5 +1,6 @@
-"""The CDF tables of a model's streams: computed from its latent codecs and weights,
-stored as flat arrays in a model directory, read back for coding.
+"""Stream tables: what each stream of a model is coded with (its CDF tables, and for
+Gaussian streams the scale table that maps a scale to a CDF row), computed from the
+latent codecs and weights, stored in a model directory as flat *table arrays*.
 
 A model directory stores, per stream name, `<name>_quantized_cdf`, `<name>_cdf_length`,
 `<name>_offset` and, for Gaussian streams, `<name>_scale_table`.
@@ -9,24 +10,25 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from lic_jax.entropy import gaussian, tables
+from lic_jax.entropy import gaussian
+from lic_jax.entropy.cdf import CDFTables, gaussian_tables
 
 
 @dataclasses.dataclass(frozen=True)
 class StreamTables:
   """The CDF tables of one stream, and for Gaussian streams the scale table."""
-  cdf: tables.Tables
+  cdf: CDFTables
   scale_table: np.ndarray | None = None
 
 
 def gaussian_stream_tables():
   """The tables of a Gaussian stream: compressai's 64-scale table."""
   scale_table = gaussian.default_scale_table()
-  return StreamTables(tables.gaussian_tables(scale_table), scale_table)
+  return StreamTables(gaussian_tables(scale_table), scale_table)
 
 
 def to_arrays(stream_tables):
-  """{name: StreamTables} -> the flat arrays a model directory stores."""
+  """{name: StreamTables} -> the table arrays a model directory stores."""
   arrays = {}
   for name, table in stream_tables.items():
     arrays.update({f"{name}_quantized_cdf": table.cdf.quantized_cdf,
@@ -36,11 +38,11 @@ def to_arrays(stream_tables):
   return arrays
 
 
-def model_tables(model, params):
-  """The flat arrays of a model's tables (`model`: anything with a `latent_codec`,
-  such as the Flax module), computed from its latent codec and weights (compressai's
+def model_table_arrays(model, params):
+  """The table arrays of a model (`model`: anything with a `latent_codec`, such as
+  the Flax module), computed from its latent codec and weights (compressai's
   update()): one set per stream the model codes."""
-  return to_arrays(model.latent_codec.tables(params))
+  return to_arrays(model.latent_codec.stream_tables(params))
 
 
 def from_arrays(arrays):
@@ -50,11 +52,11 @@ def from_arrays(arrays):
   out = {}
   for name in names:
     try:
-      cdf = tables.Tables(*(np.asarray(arrays[f"{name}_{k}"])
-                            for k in ("quantized_cdf", "cdf_length", "offset")))
+      tables = CDFTables(*(np.asarray(arrays[f"{name}_{k}"])
+                               for k in ("quantized_cdf", "cdf_length", "offset")))
     except KeyError as e:
       raise ValueError(f"the model has no CDF tables for stream {name!r}: {e} missing") from None
     scale_table = arrays.get(f"{name}_scale_table")
     out[name] = StreamTables(
-        cdf, None if scale_table is None else jnp.asarray(scale_table, jnp.float32))
+        tables, None if scale_table is None else jnp.asarray(scale_table, jnp.float32))
   return out

@@ -3,7 +3,7 @@ Likelihoods and Attention Modules", CVPR 2020) as CompressAI's zoo has them, NHW
 `cheng2020-anchor` and `cheng2020-attn`.
 
 CompressAI's versions keep mbt2018's entropy model (one Gaussian per element, not
-the paper's mixture; the 5x5 masked context model of `lic_jax.models.minnen`) with
+the paper's mixture; `AutoregressiveHyperpriorModel`'s 5x5 masked context model) with
 y and z of N channels, and change the transforms: residual blocks with LeakyReLUs,
 strided residual blocks with GDN for downsampling, sub-pixel convs (a conv, then a
 pixel shuffle) for upsampling, 3x3 convs in the hyper transforms; the attention
@@ -11,18 +11,19 @@ model adds simplified attention blocks to g_a and g_s.
 
 The transforms are lists assigned in `setup`, so that item k is `<transform>.k` of
 the PyTorch nn.Sequential (a sub-pixel conv is a nested list: its conv is
-`<transform>.k.0`), as in `lic_jax.models.balle`.
+`<transform>.k.0`), as in `lic_jax.nn.transforms`.
 """
 import dataclasses
 import functools
 
 from lic_jax.entropy.factorized import EntropyBottleneck
-from lic_jax.models import balle, minnen, registry
-from lic_jax.models.base import HyperpriorModel
+from lic_jax.models import registry, zoo
+from lic_jax.models.base import AutoregressiveHyperpriorModel
+from lic_jax.nn import transforms
 from lic_jax.nn.layers import (AttentionBlock, Conv2d, ResidualBlock, ResidualBlockUpsample,
                                ResidualBlockWithStride, pixel_shuffle)
 
-leaky_relu = minnen.leaky_relu
+leaky_relu = transforms.leaky_relu
 residual = functools.partial(ResidualBlock, activation=leaky_relu)
 down = functools.partial(ResidualBlockWithStride, stride=2, activation=leaky_relu)
 up = functools.partial(ResidualBlockUpsample, upsample=2, activation=leaky_relu)
@@ -53,7 +54,7 @@ def hyper_layers(N):
   return h_a, h_s
 
 
-class Cheng2020Anchor(minnen.ContextModel, HyperpriorModel):
+class Cheng2020Anchor(AutoregressiveHyperpriorModel):
   """cheng2020-anchor: residual-block transforms, mbt2018's entropy model."""
   config: Cheng2020Config
 
@@ -68,19 +69,7 @@ class Cheng2020Anchor(minnen.ContextModel, HyperpriorModel):
     self.g_a, self.g_s = self.transforms(N)
     self.h_a, self.h_s = hyper_layers(N)
     self.entropy_bottleneck = EntropyBottleneck(N)
-    self.context_prediction, self.entropy_parameters = minnen.context_layers(N)
-
-  def analysis(self, x):
-    return balle.apply_layers(self.g_a, x)
-
-  def synthesis(self, y_hat):
-    return balle.apply_layers(self.g_s, y_hat)
-
-  def hyper_analysis(self, y):
-    return balle.apply_layers(self.h_a, y)
-
-  def hyper_synthesis(self, z_hat):
-    return balle.apply_layers(self.h_s, z_hat)
+    self.context_prediction, self.entropy_parameters = transforms.context_layers(N)
 
 
 class Cheng2020Attention(Cheng2020Anchor):
@@ -110,8 +99,8 @@ def _converter(attention):
       signature=("g_a.0.conv1.weight", "g_a.0.downsample.weight", "context_prediction.weight")
       + (("g_a.3.conv_a.0.conv.0.weight",) if attention else ()),
       rename=lambda key: key.replace(".downsample.", ".skip."),
-      constants=lambda key, config: minnen.mask_constant(key, config.M),
-      prepare=minnen.mask_context_weight)
+      constants=lambda key, config: zoo.mask_constant(key, config.M),
+      prepare=zoo.mask_context_weight)
 
 
 _PRESETS = {"full": {"N": 192}, "small": {"N": 64}, "test-small": {"N": 32},

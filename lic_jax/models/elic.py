@@ -156,24 +156,27 @@ class ELIC(HyperpriorModel):
     self.entropy_parameters_nonanchor = [
         entropy_parameters(2 * M + (4 * w if i else 2 * w), 2 * w) for i, w in enumerate(widths)]
 
-  # The slice step. `previous` is the decoded y_hat of slices < i, concatenated on
-  # channels ((B, h, w, 0) for slice 0); `hyper` is h_s's output.
-  def anchor_params(self, i, hyper, previous):
-    """Slice i's anchor (scales, means), each (B, h, w, C_i), and the channel context
-    that the non-anchors reuse (a list: empty for slice 0)."""
-    contexts = [self.channel_context[i](previous)] if i else []
-    params = self.entropy_parameters_anchor[i](jnp.concatenate(contexts + [hyper], -1))
+  # The group step, for Checkerboard: `group` is the channel group's index,
+  # `previous` the decoded groups before it ((B, h, w, 0) for group 0), `hyper` h_s's
+  # output, `anchor_hat` the group's decoded anchors (zero at non-anchors).
+  def anchor_params(self, group, hyper, previous):
+    """The group's anchor Gaussian (scales, means: (B, h, w, C_i) each), and the
+    channel context over the earlier groups that the non-anchors reuse (a list,
+    empty for group 0)."""
+    channel_contexts = [self.channel_context[group](previous)] if group else []
+    params = self.entropy_parameters_anchor[group](
+        jnp.concatenate(channel_contexts + [hyper], -1))
     scales, means = jnp.split(params, 2, axis=-1)
-    return scales, means, contexts
+    return {"scales": scales, "means": means, "channel_contexts": channel_contexts}
 
-  def nonanchor_params(self, i, hyper, previous, anchor_hat, contexts):
-    """The non-anchor (scales, means) of slice i from its decoded anchors (B, h, w, C_i),
-    zero at non-anchors; the anchors are returned unchanged (no LRP in ELIC)."""
-    local = self.local_context[i](anchor_hat)
-    params = self.entropy_parameters_nonanchor[i](
-        jnp.concatenate([local] + contexts + [hyper], -1))
+  def nonanchor_params(self, group, hyper, anchor_hat, channel_contexts):
+    """The group's non-anchor Gaussian, from its decoded anchors through the local
+    context (ELIC has no latent residual prediction: the anchors stay as decoded)."""
+    local = self.local_context[group](anchor_hat)
+    params = self.entropy_parameters_nonanchor[group](
+        jnp.concatenate([local] + channel_contexts + [hyper], -1))
     scales, means = jnp.split(params, 2, axis=-1)
-    return anchor_hat, scales, means
+    return {"scales": scales, "means": means}
 
 
 # ---- registration -------------------------------------------------------------------

@@ -146,36 +146,40 @@ class MLICPlusPlus(HyperpriorModel):
     self.lrp_anchor = [lrp(i) for i in slices]
     self.lrp_nonanchor = [lrp(i) for i in slices]
 
-  # The slice step. `previous` is the decoded y_hat of slices < i, concatenated on
-  # channels ((B, h, w, 0) for slice 0); `hyper` is h_s's output.
-  def anchor_params(self, i, hyper, previous):
-    """Slice i's anchor (scales, means), each (B, h, w, C_i), and the contexts that
-    the non-anchors reuse."""
-    if i == 0:
-      contexts = []
+  # The slice step, for Checkerboard: `group` is the slice's index, `previous` the
+  # decoded slices before it ((B, h, w, 0) for slice 0), `hyper` h_s's output.
+  def anchor_params(self, group, hyper, previous):
+    """The slice's anchor Gaussian (scales, means: (B, h, w, C_i) each), and the
+    contexts over the earlier slices that the non-anchors reuse (global inter-slice
+    attention and channel context; none for slice 0)."""
+    if group == 0:
+      channel_contexts = []
     else:
-      contexts = [self.global_inter_context[i](previous), self.channel_context[i](previous)]
-    params = self.entropy_parameters_anchor[i](jnp.concatenate(contexts + [hyper], -1))
+      channel_contexts = [self.global_inter_context[group](previous),
+                          self.channel_context[group](previous)]
+    params = self.entropy_parameters_anchor[group](
+        jnp.concatenate(channel_contexts + [hyper], -1))
     scales, means = jnp.split(params, 2, axis=-1)
-    return scales, means, contexts
+    return {"scales": scales, "means": means, "channel_contexts": channel_contexts}
 
-  def nonanchor_params(self, i, hyper, previous, anchor_hat, contexts):
-    """Adds LRP to the decoded anchors (zero at non-anchors) and returns them with
-    the non-anchor (scales, means)."""
-    anchor_hat = anchor_hat + checkerboard.anchor(self._lrp(self.lrp_anchor[i], hyper, previous,
-                                                            anchor_hat))
-    local = [self.local_context[i](anchor_hat)]
-    if i:
-      local.append(self.global_intra_context[i](previous[..., -self.config.slice_ch:],
-                                                anchor_hat))
-    params = self.entropy_parameters_nonanchor[i](jnp.concatenate(local + contexts + [hyper], -1))
+  def nonanchor_params(self, group, hyper, previous, anchor_hat, channel_contexts):
+    """The decoded anchors (zero at non-anchors) corrected by LRP, and from them the
+    non-anchor Gaussian (local window attention, global intra-slice attention)."""
+    anchor_hat = anchor_hat + checkerboard.anchor(
+        self._lrp(self.lrp_anchor[group], hyper, previous, anchor_hat))
+    local = [self.local_context[group](anchor_hat)]
+    if group:
+      local.append(self.global_intra_context[group](previous[..., -self.config.slice_ch:],
+                                                    anchor_hat))
+    params = self.entropy_parameters_nonanchor[group](
+        jnp.concatenate(local + channel_contexts + [hyper], -1))
     scales, means = jnp.split(params, 2, axis=-1)
-    return anchor_hat, scales, means
+    return {"scales": scales, "means": means, "anchor_hat": anchor_hat}
 
-  def finish_slice(self, i, hyper, previous, y_hat_slice):
-    """Adds LRP to the decoded non-anchors of slice i."""
-    lrp = self._lrp(self.lrp_nonanchor[i], hyper, previous, y_hat_slice)
-    return y_hat_slice + checkerboard.nonanchor(lrp)
+  def finish_slice(self, group, hyper, previous, y_hat):
+    """Adds LRP to the decoded non-anchors of the slice y_hat (B, h, w, C_i)."""
+    lrp = self._lrp(self.lrp_nonanchor[group], hyper, previous, y_hat)
+    return y_hat + checkerboard.nonanchor(lrp)
 
   def _lrp(self, module, hyper, previous, current):
     hyper_means = jnp.split(hyper, 2, axis=-1)[1]

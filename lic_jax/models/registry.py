@@ -22,7 +22,7 @@ import pkgutil
 from typing import Any, Callable, Mapping
 
 # Not model families.
-_INFRASTRUCTURE = ("registry", "base")
+_INFRASTRUCTURE = ("registry", "base", "zoo")
 
 
 class UnknownModelError(ValueError):
@@ -40,7 +40,8 @@ class Converter:
   constants: (key, config) -> the value a constant buffer must hold, or None if the
     key is not such a buffer (checked, not converted); the common ones (GDN
     pedestals, bounds, the bottleneck's target) are known to lic_jax.conversion.
-  tables: state-dict key -> CDF-table name in the model directory.
+  table_arrays: state-dict key -> the table array it holds in the model directory
+    (`lic_jax.latent.tables`).
   prepare: state dict -> the state dict to convert (after renames), for values that
     need more than a layout change (e.g. masking a masked conv's weight), or None.
   """
@@ -49,12 +50,13 @@ class Converter:
   signature: tuple = ()
   rename: Callable[[str], str] | None = None
   constants: Callable[[str, Any], Any] | None = None
-  tables: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(HYPERPRIOR_TABLES))
+  table_arrays: Mapping[str, str] = dataclasses.field(
+      default_factory=lambda: dict(HYPERPRIOR_TABLE_ARRAYS))
   prepare: Callable[[Mapping], Mapping] | None = None
 
 
 # The usual buffers: the bottleneck codes z, the Gaussian conditional y.
-HYPERPRIOR_TABLES = {
+HYPERPRIOR_TABLE_ARRAYS = {
     "entropy_bottleneck._quantized_cdf": "z_quantized_cdf",
     "entropy_bottleneck._cdf_length": "z_cdf_length",
     "entropy_bottleneck._offset": "z_offset",

@@ -56,6 +56,18 @@ class DepthwiseConv2d(nn.Module):
     return out + bias
 
 
+def apply_layers(layers, x):
+  """Applies `layers` in order: modules, activations, and nested lists (a PyTorch
+  Sequential inside a Sequential, such as a sub-pixel conv). The one way lic_jax
+  applies a stack of layers: `Sequential`, `ConvStack` and the models' layer lists
+  (`lic_jax.nn.transforms`) all come here."""
+  if not isinstance(layers, (list, tuple)):
+    return layers(x)
+  for layer in layers:
+    x = apply_layers(layer, x)
+  return x
+
+
 def pixel_shuffle(x, r):
   """torch.nn.PixelShuffle in NHWC: (B, H, W, C*r*r) -> (B, H*r, W*r, C).
 
@@ -198,11 +210,11 @@ class ConvStack(nn.Module):
   def __call__(self, x):
     """x: (B, H, W, C_in) -> (B, H / prod(strides), W / prod(strides), widths[-1])."""
     strides = self.strides or (1,) * len(self.widths)
+    layers = []
     for k, (width, size, stride) in enumerate(zip(self.widths, self.kernel_sizes, strides)):
-      if k:
-        x = self.activation(x)
-      x = Conv2d(width, size, stride, name=f"{self.prefix}_{2 * k}")(x)
-    return x
+      layers += [self.activation] if k else []
+      layers.append(Conv2d(width, size, stride, name=f"{self.prefix}_{2 * k}"))
+    return apply_layers(layers, x)
 
 
 class ConvTranspose2d(nn.Module):
@@ -309,6 +321,5 @@ class Sequential(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    for k, layer in enumerate(self.layers):
-      x = layer(name=f"{self.prefix}_{k}")(x)
-    return x
+    return apply_layers([layer(name=f"{self.prefix}_{k}") for k, layer in enumerate(self.layers)],
+                        x)

@@ -71,5 +71,5 @@ def write_model_dir(directory, arch, model, params, extra):
   """A model directory for `lic_jax.load_model` (process 0 only); `model` is the
   Flax module, whose config is stored."""
   params = sharding.host_copy(params)
-  tables = latent_tables.model_tables(model, params)
+  tables = latent_tables.model_table_arrays(model, params)
   model_dir.save(directory, arch, model.config, params, tables, extra=extra, overwrite=True)

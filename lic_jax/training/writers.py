@@ -3,7 +3,8 @@
 TensorBoard events are written with the `tensorboard` package's record writer and
 protos (a core dependency, pure Python) to a plain file. Its EventFileWriter
 would open the file through `tf.io.gfile`, which imports TensorFlow when it is
-installed; training never imports TensorFlow (DESIGN.md: only the range coder does).
+installed; training never imports TensorFlow (only `lic_jax.coder.tfc_ops` does:
+docs/design.md).
 Only process 0 writes.
 """
 import json

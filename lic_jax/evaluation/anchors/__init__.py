@@ -15,10 +15,12 @@ FOLDER = os.path.dirname(os.path.abspath(__file__))
 CLASSIC = ("vtm", "hm", "bpg", "av1", "jpeg2000", "webp", "jpeg")
 # The state of the art lic_jax ports, from their authors.
 PUBLISHED = ("mlicpp", "elic")
-# CompressAI's pretrained zoo models, from CompressAI's results/image/kodak.
+# CompressAI's pretrained zoo models, from CompressAI's results/image/kodak; the
+# variable-rate ones (one model each, 16 rates) from its *-vbr-ans.json.
 ZOO = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
        "cheng2020-anchor", "cheng2020-attn")
-NAMES = CLASSIC + PUBLISHED + ZOO
+ZOO_VARIABLE_RATE = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
+NAMES = CLASSIC + PUBLISHED + ZOO + ZOO_VARIABLE_RATE
 DEFAULT = "vtm"
 
 

@@ -26,7 +26,7 @@ PRECISION = 16
 
 
 @dataclasses.dataclass(frozen=True)
-class Tables:
+class CDFTables:
   """CDF tables for n distributions (all int32 numpy arrays).
 
   quantized_cdf: (n, width), row i valid up to cdf_length[i], zero-padded after.
@@ -113,7 +113,7 @@ def gaussian_tables(scale_table, tail_mass=1e-9):
   pmf = upper - lower
   tails = np.float32(2) * lower[:, 0]
   cdf, cdf_length = _stack(pmf, tails, lengths)
-  return Tables(cdf, cdf_length, (-centers).astype(np.int32))
+  return CDFTables(cdf, cdf_length, (-centers).astype(np.int32))
 
 
 def _standardized_cumulative(x):
@@ -123,7 +123,7 @@ def _standardized_cumulative(x):
                                     np.float32(-(2 ** -0.5)) * x)
 
 
-def factorized_tables(params):
+def factorized_tables(params, step=None):
   """Tables of the factorized prior, one row per channel -> Tables of C rows.
 
   params: the entropy-bottleneck dict (`matrix_k` (C, f_out, f_in), `bias_k`,
@@ -131,9 +131,17 @@ def factorized_tables(params):
   the upper quantile around the median; z is coded as round(z - median) - offset.
   The tail mass is not a parameter: it is implied by the learned quantiles, and the
   tail bin holds the density left outside the sampled range.
+
+  step: z quantized at this step instead (variable-rate models,
+  `lic_jax.latent.variable_rate`): the rows span the multiples of the step between
+  the quantiles, over bins a step wide, with CompressAI 1.2.8's float32 steps
+  (`EntropyBottleneckVbr.update_variable`, which takes the plain difference of
+  sigmoids).
   """
   quantiles = np.asarray(params["quantiles"], np.float32)[:, 0, :]
   medians = quantiles[:, 1]
+  if step is not None:
+    return _stepped_factorized_tables(params, quantiles, np.float32(step))
   minima = np.maximum(np.ceil(medians - quantiles[:, 0]).astype(np.int64), 0)
   maxima = np.maximum(np.ceil(quantiles[:, 2] - medians).astype(np.int64), 0)
   lengths = minima + maxima + 1
@@ -147,7 +155,24 @@ def factorized_tables(params):
   # As CompressAI: the upper tail is measured at the end of the widest row.
   tails = _sigmoid(lower[:, 0]) + _sigmoid(-upper[:, -1])
   cdf, cdf_length = _stack(pmf, tails, lengths)
-  return Tables(cdf, cdf_length, (-minima).astype(np.int32))
+  return CDFTables(cdf, cdf_length, (-minima).astype(np.int32))
+
+
+def _stepped_factorized_tables(params, quantiles, step):
+  medians = quantiles[:, 1]
+  minima = np.maximum(np.ceil((medians - quantiles[:, 0]) / step).astype(np.int64), 0)
+  maxima = np.maximum(np.ceil((quantiles[:, 2] - medians) / step).astype(np.int64), 0)
+  lengths = minima + maxima + 1
+  start = medians - minima.astype(np.float32) * step
+  samples = np.arange(lengths.max()).astype(np.float32) * step
+  samples = (samples[None, :] + start[:, None])[:, None, :]
+  half = np.float32(0.5) * step
+  lower = _logits_cumulative(params, samples - half)[:, 0, :]
+  upper = _logits_cumulative(params, samples + half)[:, 0, :]
+  pmf = _sigmoid(upper) - _sigmoid(lower)
+  tails = _sigmoid(lower[:, 0]) + _sigmoid(-upper[:, -1])
+  cdf, cdf_length = _stack(pmf, tails, lengths)
+  return CDFTables(cdf, cdf_length, (-minima).astype(np.int32))
 
 
 def _logits_cumulative(params, x):

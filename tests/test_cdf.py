@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import reference_path, state_dict, stored_tables
-from lic_jax.entropy import gaussian, tables
+from lic_jax.entropy import cdf as cdf_tables
+from lic_jax.entropy import gaussian
 
 FIXTURES = ("mlicpp_small", "mlicpp_old_small", "elic_small")
 
@@ -52,7 +53,7 @@ def assert_valid_cdf(cdf, n):
 
 
 def test_exact_dyadic_pmf():
-  np.testing.assert_array_equal(tables.pmf_to_quantized_cdf([0.5, 0.25, 0.25]),
+  np.testing.assert_array_equal(cdf_tables.pmf_to_quantized_cdf([0.5, 0.25, 0.25]),
                                 [0, 32768, 49152, 65536])
 
 
@@ -66,14 +67,14 @@ def test_matches_literal_cpp_loop_on_random_pmfs(seed):
   pmf[rng.random(n) < 0.1] = 1e-12
   pmf = (pmf / pmf.sum()).astype(np.float32)
   pmf[-1] = 1e-9  # tail mass, as the callers append it
-  cdf = tables.pmf_to_quantized_cdf(pmf)
+  cdf = cdf_tables.pmf_to_quantized_cdf(pmf)
   assert_valid_cdf(cdf, n)
   np.testing.assert_array_equal(cdf, reference_quantized_cdf(pmf))
 
 
 def test_tiny_and_zero_probabilities_stay_encodable():
   pmf = np.array([1e-30, 0.0, 1.0, 0.0, 1e-12, 0.0], np.float32)
-  cdf = tables.pmf_to_quantized_cdf(pmf)
+  cdf = cdf_tables.pmf_to_quantized_cdf(pmf)
   assert_valid_cdf(cdf, len(pmf))
   assert np.diff(cdf)[2] == (1 << 16) - 5  # the five others got one count each
 
@@ -81,14 +82,14 @@ def test_tiny_and_zero_probabilities_stay_encodable():
 @pytest.mark.parametrize("pmf", [[0.5, -0.1], [np.nan, 1.0], [0.0, 0.0], [1e-9, 1e-9], []])
 def test_rejects_invalid_pmf(pmf):
   with pytest.raises(ValueError):
-    tables.pmf_to_quantized_cdf(pmf)
+    cdf_tables.pmf_to_quantized_cdf(pmf)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_gaussian_tables_equal_stored(name):
   stored = stored_tables(name, "gaussian_conditional")
   scale_table = state_dict(name)["gaussian_conditional.scale_table"]
-  computed = tables.gaussian_tables(scale_table)
+  computed = cdf_tables.gaussian_tables(scale_table)
   np.testing.assert_array_equal(computed.offset, stored.offset)
   np.testing.assert_array_equal(computed.cdf_length, stored.cdf_length)
   np.testing.assert_array_equal(computed.quantized_cdf, stored.quantized_cdf)
@@ -96,11 +97,11 @@ def test_gaussian_tables_equal_stored(name):
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_factorized_tables_equal_stored(name):
-  """Exact. The elementwise float32 ops must be rounded like torch's (see tables.py):
+  """Exact. The elementwise float32 ops must be rounded like torch's (see cdf.py):
   with numpy's own float32 exp/tanh, rows 24 and 31 differ, each because one count
   sits within 0.002 of a .5 rounding boundary and the row's total changes by one."""
   stored = stored_tables(name, "entropy_bottleneck")
-  computed = tables.factorized_tables(eb_params(name))
+  computed = cdf_tables.factorized_tables(eb_params(name))
   np.testing.assert_array_equal(computed.offset, stored.offset)
   np.testing.assert_array_equal(computed.cdf_length, stored.cdf_length)
   np.testing.assert_array_equal(computed.quantized_cdf, stored.quantized_cdf)
@@ -120,7 +121,7 @@ def test_default_scale_table_and_its_tables_are_compressais(path):
   sd = conversion.load_torch_state_dict(reference_path(path))
   ours = gaussian.default_scale_table()
   np.testing.assert_array_equal(ours.view(np.int32), sd["gaussian_conditional.scale_table"].view(np.int32))
-  computed = tables.gaussian_tables(ours)
+  computed = cdf_tables.gaussian_tables(ours)
   for name, value in (("quantized_cdf", computed.quantized_cdf),
                       ("cdf_length", computed.cdf_length), ("offset", computed.offset)):
     np.testing.assert_array_equal(value, sd[f"gaussian_conditional._{name}"], err_msg=name)
