@@ -5,13 +5,14 @@
     python eval.py --published [--anchor vtm]    # BD-rates of the published curves
     python eval.py --dataset DIR [--recursive] --model M --estimate
     python eval.py --dataset DIR --model default --classic    # vs JPEG, WebP, AVIF, ...
+    python eval.py --kodak --model vbr_model --qualities 1 2 3.5 5 8
 
-Each image is compressed to bytes and decompressed (compile time excluded: one
-untimed warm-up per padded image shape); bpp counts the whole file, header
+Each image is compressed to bytes and decompressed once (compile time, the first
+image of each padded size, reported apart); bpp counts the whole file, header
 included, with CompressAI's strings-only bpp beside it. Models sharing a name
-(default: their arch; --name overrides) form one RD curve, whose BD-rates (PSNR
-and MS-SSIM) against a published Kodak curve (--anchor, VTM by default) are
-reported on Kodak. See lic_jax/evaluation/runner.py for the exact definitions;
+(default: their arch; --name overrides) form one RD curve, and so does a
+variable-rate model at its --qualities; their BD-rates (PSNR and MS-SSIM) against
+a published Kodak curve (--anchor, VTM by default) are reported on Kodak. See lic_jax/evaluation/runner.py for the exact definitions;
 `eval.py --published` tabulates the published curves' BD-rates.
 """
 import argparse
@@ -41,6 +42,10 @@ def parse_args(argv):
                       help="a lic_jax model directory (convert.py / train.py); repeat for "
                       "several RD points. \"default\": both points of the bundled model")
   parser.add_argument("--name", help="curve name for all models (default: each model's arch)")
+  parser.add_argument("--qualities", type=float, nargs="+", metavar="Q",
+                      help="the qualities a variable-rate model (the default model, "
+                      "CompressAI's *-vbr) is evaluated at, one RD point each, one curve "
+                      "(default: each of its trained levels, 1, 2, ...)")
   parser.add_argument("--download", action="store_true",
                       help="with --kodak: fetch missing images from r0k.us, then verify")
   parser.add_argument("--download-timeout", type=float, default=30.0, metavar="S",
@@ -159,6 +164,35 @@ def published_table(anchor_key):
   return "\n".join(lines)
 
 
+def _entries(args):
+  """[(model, quality or None, curve name or None)], one per RD point: a bundled
+  family's points, a variable-rate model at each quality; checked before any time is
+  spent."""
+  from lic_jax import model_dir
+  family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
+  entries = []
+  for model in args.model:
+    points = model_dir.curve(model)
+    for point in points:
+      meta = model_dir.read_meta(point)
+      if args.refine and args.lmbda is None and meta.get("lambda") is None:
+        raise model_dir.ModelDirError(
+            f"{point} does not record the lambda it was trained for (converted checkpoints "
+            "do not), and --refine needs one: pass --lambda")
+      levels = model_dir.levels(meta)
+      qualities = [None] if levels is None else (args.qualities or range(1, levels + 1))
+      for quality in qualities:
+        if quality is not None and not 1 <= quality <= levels:
+          raise model_dir.ModelDirError(f"--qualities of {point} run from 1 to {levels}, "
+                                        f"not {quality:g}")
+        several = len(points) > 1 or len(qualities) > 1
+        entries.append((point, quality, args.name or (family_name(model) if several else None)))
+  if args.qualities and all(quality is None for _, quality, _ in entries):
+    raise model_dir.ModelDirError("--qualities is for variable-rate models, and none of the "
+                                  "--model ones is")
+  return entries
+
+
 def run(args):
   """Evaluates every model; prints the report; returns the exit status."""
   from lic_jax import model_dir
@@ -175,28 +209,18 @@ def run(args):
     for note in notes:
       print(f"eval.py: note: {note}; skipped", file=sys.stderr)
   root, paths, dataset = _images(args)
-  # (model, curve name): a bundled family ("default") stands for all its points.
-  family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
-  entries = [(point, args.name or (family_name(model) if len(model_dir.curve(model)) > 1
-                                   else None))
-             for model in args.model for point in model_dir.curve(model)]
-  for model, _ in entries:  # fail on a bad model dir before any time is spent
-    meta = model_dir.read_meta(model)
-    if args.refine and args.lmbda is None and meta.get("lambda") is None:
-      raise model_dir.ModelDirError(
-          f"{model} does not record the lambda it was trained for (converted checkpoints "
-          "do not), and --refine needs one: pass --lambda")
-  names = [model for model, _ in entries]
+  entries = _entries(args)
+  names = [model + ("" if quality is None else f"_q{quality:g}") for model, quality, _ in entries]
   save_dirs = _save_dirs(args.save_dir, names) if args.save_dir else [None] * len(names)
   print(f"dataset: {dataset['path']} ({len(paths)} images)", file=sys.stderr)
   models = []
-  for (model, name), save_dir in zip(entries, save_dirs):
+  for (model, quality, name), save_dir in zip(entries, save_dirs):
     codec = runner.load_codec(model, args.coder)
     models.append(runner.evaluate(
         codec, paths, root, estimate=args.estimate, check=not args.no_check,
         save_dir=save_dir, progress=not args.no_progress, name=name, model=model,
         refine_steps=args.refine, lmbda=args.lmbda, classic_codecs=classic_codecs,
-        progressive_curve=args.progressive))
+        progressive_curve=args.progressive, quality=quality))
   kodak = dataset["name"] == "kodak" and args.kodak is not None
   points = report.curve_points(models) + report.classic_curves(report.curves(models))
   bd = report.bd_rates(points, args.anchor, comparable=kodak,

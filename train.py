@@ -28,6 +28,16 @@ def _milestones(text):
     raise argparse.ArgumentTypeError(f"expected step numbers like '750000 900000', got {text!r}")
 
 
+def _lambdas(text):
+  try:
+    values = tuple(float(v) for v in text.replace(",", " ").split())
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected lambdas like '0.0067 0.013 0.025', got {text!r}")
+  if len(values) < 2 or any(v <= 0 for v in values):
+    raise argparse.ArgumentTypeError("a variable-rate model needs two lambdas or more, all > 0")
+  return values
+
+
 def _arch_names():
   from lic_jax.models import registry  # Imports the model files, not a JAX backend.
   return registry.names()
@@ -37,7 +47,7 @@ def _check_size(p, args):
   """--size must be a preset of the arch (unless --init-from fixes the config)."""
   from lic_jax.models import registry
   from lic_jax.training.config import DEFAULT_ARCH
-  if args.init_from and not args.arch:
+  if args.init_from:
     return
   arch = args.arch or DEFAULT_ARCH
   presets = registry.get(arch).presets
@@ -84,7 +94,9 @@ def parser():
                      "'{\"N\": 32, \"M\": 64, \"slice_num\": 2}'")
   model.add_argument("--init-from", metavar="MODEL_DIR",
                      help="start from the weights of a model directory (convert.py or train.py "
-                     "output); its arch and config are used. Optimizer states start fresh")
+                     "output); its arch and config are used, or with --arch another arch "
+                     "whose config fits it (a variable-rate model from a fixed-rate one: the "
+                     "params it lacks start fresh). Optimizer states start fresh")
   data = p.add_argument_group("data")
   data.add_argument("--data", required=True, metavar="DIR",
                     help="training images, searched recursively (png, jpg, bmp, webp, tif, "
@@ -106,6 +118,13 @@ def parser():
                     help="rate-distortion trade-off: loss = lambda*255^2*MSE + bpp, or "
                     "lambda*(1-MS-SSIM) + bpp. MLIC++ MSE models: 0.0018 0.0035 0.0067 "
                     "0.0130 0.0250 0.0483")
+  loss.add_argument("--lambdas", type=_lambdas, default=None, metavar="LAMBDAS",
+                    help="train a variable-rate model (e.g. elic-vbr) over these lambdas, "
+                    "one per level of its quality from low to high rate, e.g. '0.0018 "
+                    "0.0035 0.0067 0.013 0.025 0.0483 0.0932 0.18': each image of a batch "
+                    "at a quality drawn from 1 to the number of levels, with the lambda and "
+                    "gain between its two levels'; --init-from a fixed-rate model starts "
+                    "its gains at sqrt(lambda / that model's lambda)")
   loss.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse",
                     help="distortion term (MS-SSIM needs --patch-size >= 192)")
   loss.add_argument("--lr", type=float, default=1e-4, help="Adam LR of all but the quantiles")

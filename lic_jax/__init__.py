@@ -8,6 +8,8 @@
     image = codec.decompress(data)
 """
 
+import os
+
 __version__ = "0.1.0"
 
 
@@ -21,14 +23,24 @@ def load_model(path, coder=None):
 
 
 def enable_compilation_cache(directory=None):
-  """Keeps compiled XLA programs on disk, so later processes skip compilation.
+  """Keeps compiled programs on disk, so that later processes neither compile nor
+  trace them again: JAX's persistent compilation cache, and lic_jax's own cache of
+  the codec's executables (`lic_jax.programs`).
 
-  The CLIs call this: compiling a full-size model's stages takes tens of seconds on
-  a CPU, every run. Default folder: $LIC_JAX_CACHE or ~/.cache/lic_jax/xla.
+  On by default wherever lic_jax codes (`load_model` calls this): compiling a
+  full-size model's programs takes tens of seconds on a CPU, for every image size.
+  Folder: `directory`, else $LIC_JAX_CACHE, else ~/.cache/lic_jax/xla; $LIC_JAX_CACHE=off
+  turns both caches off. Each keeps its newest entries within $LIC_JAX_CACHE_MAX_MB
+  megabytes (default 2048). Returns the folder, or None when off.
   """
-  import os
   import jax
-  directory = directory or os.environ.get(
-      "LIC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lic_jax", "xla"))
+  from lic_jax import programs
+  if directory:
+    os.environ["LIC_JAX_CACHE"] = directory
+  directory = programs.cache_dir()
+  if directory is None:
+    return None
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_compilation_cache_max_size", programs.max_bytes())
+  return directory

@@ -1,6 +1,6 @@
 """Command line: compress, decompress, inspect; and the quick-start demo.
 
-    python -m lic_jax compress   --model DIR [--refine STEPS] in.png out.lic
+    python -m lic_jax compress   --model DIR [--quality Q] [--refine STEPS] in.png out.lic
     python -m lic_jax decompress --model DIR [--groups K | --max-bytes N] out.lic rec.png
     python -m lic_jax preview    --model DIR [--groups K] [--scale S] out.lic small.png
     python -m lic_jax info out.lic
@@ -25,12 +25,15 @@ def _compress(args):
     print(f"note: {args.input}: {note}", file=sys.stderr)
   codec = lic_jax.load_model(args.model, args.coder)
   try:
-    data = codec.compress(image, refine_steps=args.refine, lmbda=args.lmbda)
-  except ValueError as e:  # e.g. --refine on a model that records no lambda
+    data = codec.compress(image, quality=args.quality, refine_steps=args.refine,
+                          lmbda=args.lmbda)
+  except ValueError as e:  # a quality out of range, --refine without a lambda, ...
     raise UsageError(str(e)) from None
   image_io.atomic_write(args.output, data)
   h, w = image.shape[:2]
-  print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h})")
+  rate = "" if codec.qualities is None else (
+      f", quality {codec.default_quality if args.quality is None else args.quality:g}")
+  print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h}{rate})")
 
 
 def _decoder(model, data):
@@ -133,6 +136,11 @@ def main(argv=None):
   p = commands.add_parser("compress", help="image file -> .lic stream")
   p.add_argument("--model", required=True, help="model directory (convert.py / train.py), "
                  "or a bundled model: default (= default-q2), default-q1")
+  p.add_argument("--quality", type=float, metavar="Q",
+                 help="the rate of a variable-rate model (the default model, CompressAI's "
+                 "*-vbr): from 1 (smallest files) to its number of levels (CompressAI's: "
+                 "8, their zoo qualities' lambdas), any value between (default: the "
+                 "model's own, the middle of its range)")
   p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
                  help="refine the latents for this image by STEPS gradient steps first: "
                  "smaller and better, slower to encode; any decoder reads it (default: 0)")

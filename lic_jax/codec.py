@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lic_jax import bitstream, image_io, latent, model_dir
+from lic_jax import bitstream, enable_compilation_cache, image_io, latent, model_dir
 from lic_jax import coder as coder_lib
 from lic_jax.latent import call
 from lic_jax.latent import tables as latent_tables
@@ -57,6 +57,7 @@ class Codec:
 
   def __init__(self, arch, config, params, table_arrays, model_hash, lmbda=None, metric="mse",
                module=None, coder=None, default_quality=None):
+    enable_compilation_cache()
     self.arch = arch
     self.lmbda, self.metric = lmbda, metric
     self.model = registry.get(arch, module).build(config)

@@ -98,6 +98,15 @@ def curve(name):
   return CURVES.get(name, (name,))
 
 
+def levels(meta):
+  """A variable-rate model's number of quality levels (from its metadata), or None
+  for a model of one rate."""
+  from lic_jax.models import registry
+  from lic_jax.models.base import VariableRateModel
+  module = registry.get(meta["arch"], meta.get("module")).module
+  return meta["config"]["levels"] if issubclass(module, VariableRateModel) else None
+
+
 def read_meta(directory):
   """The metadata dict of a model directory, or ModelDirError saying what is wrong."""
   directory = resolve(directory)

@@ -8,6 +8,8 @@ static arguments and shape).
 import jax
 import jaxlib.version
 
+from lic_jax import programs
+
 # XLA's older CPU runtime runs the large convolutions of the transforms about 1.3x
 # faster than the default thunk runtime of JAX 0.5 (Eigen contractions emitted
 # in-line), but the entropy parameters' small batched matmuls 15x slower; so only the
@@ -28,9 +30,9 @@ STAGE_OPTIONS = {"gpu": {"xla_gpu_deterministic_ops": True, "xla_gpu_autotune_le
 
 
 class Stages:
-  """The model's methods, each jitted with the parameters as an argument.
+  """The model's methods, each a `lic_jax.programs.Program` with the parameters fixed.
 
-  `stage(name)` is the model's method (or submodule) `name` as a jitted function;
+  `stage(name)` is the model's method (or submodule) `name` as a compiled function;
   int and str arguments are static (one program per channel-group index). It has
   the model's `model_class`, `config` and `latent_codec`, so that the latent codecs
   (`lic_jax.latent.call`) and `models.base.forward_from_latents` run over it
@@ -41,35 +43,20 @@ class Stages:
     self.model_class = type(model)
     self.config = model.config
     self.latent_codec = model.latent_codec
-    self._model, self._params, self._jitted, self._shapes = model, params, {}, {}
+    self._model, self._params, self._programs, self._shapes = model, params, {}, {}
     backend = jax.default_backend()
     self._options = STAGE_OPTIONS.get(backend, {})
     self._transform_options = {**self._options, **TRANSFORM_OPTIONS.get(backend, {})}
 
   def stage(self, name):
-    """The jitted `model.name(*args, **kwargs)`; the model must have `name` (a
+    """The compiled `model.name(*args, **kwargs)`; the model must have `name` (a
     method, or a submodule set up under that name)."""
     # A submodule (e.g. the entropy bottleneck) is known by its parameters.
     if name.startswith("_") or not (callable(getattr(self.model_class, name, None))
                                     or name in self._params):
       raise AttributeError(f"{self.model_class.__name__} has no method {name!r}")
-    return lambda *args, **kwargs: self._call(name, args, kwargs)
-
-  def output_shape(self, name, *shapes):
-    """The output ShapeDtypeStruct(s) of method `name` for inputs of these shapes,
-    cached: the decoder needs the latents' shapes, and tracing a full-size transform
-    for them costs a tenth of a second or more every time."""
-    key = (name, tuple((tuple(s.shape), s.dtype) for s in shapes))
-    if key not in self._shapes:
-      self._shapes[key] = jax.eval_shape(self.stage(name), *shapes)
-    return self._shapes[key]
-
-  def _call(self, name, args, kwargs):
-    is_static = lambda a: isinstance(a, (int, str))
-    static = tuple(i + 1 for i, a in enumerate(args) if is_static(a))
-    static_names = tuple(sorted(k for k, v in kwargs.items() if is_static(v)))
-    fn = self._jitted.get((name, static, static_names))
-    if fn is None:
+    program = self._programs.get(name)
+    if program is None:
       model = self._model
 
       def stage(p, *a, **k):
@@ -81,7 +68,15 @@ class Stages:
                              method=lambda m, *b, **c: getattr(m, name)(*b, **c))
       stage.__name__ = name  # what XLA's logs and profiles call the program
       options = self._transform_options if name in TRANSFORM_STAGES else self._options
-      fn = jax.jit(stage, static_argnums=static, static_argnames=static_names,
-                   compiler_options=options or None)
-      self._jitted[(name, static, static_names)] = fn
-    return fn(self._params, *args, **kwargs)
+      program = programs.Program(stage, name, self._params, options)
+      self._programs[name] = program
+    return program
+
+  def output_shape(self, name, *shapes):
+    """The output ShapeDtypeStruct(s) of method `name` for inputs of these shapes,
+    cached: the decoder needs the latents' shapes, and tracing a full-size transform
+    for them costs a tenth of a second or more every time."""
+    key = (name, tuple((tuple(s.shape), s.dtype) for s in shapes))
+    if key not in self._shapes:
+      self._shapes[key] = self.stage(name).output_shape(*shapes)
+    return self._shapes[key]

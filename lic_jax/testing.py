@@ -54,13 +54,16 @@ class Recorder(CodingMode):
 
 
 def tie_distances(y, dist, scale_table):
-  """(distance of y - center to a half-integer, relative distance of the scale to a
-  scale-table entry, or inf for factorized streams), NCHW."""
-  residual = np.asarray(y - jnp.broadcast_to(dist.center(), y.shape), np.float64)
+  """(distance of the residual that is rounded to the symbol (y - center; a
+  variable-rate model's (y - center) times the gain) to a half-integer, relative
+  distance of the scale that picks the table (times the gain) to a scale-table
+  entry, or inf for factorized streams), NCHW."""
+  residual = np.asarray(jnp.broadcast_to(dist.residual(y), y.shape), np.float64)
   symbol_tie = np.abs(np.abs(residual - np.round(residual)) - 0.5)
   if scale_table is None:
     return symbol_tie.transpose(0, 3, 1, 2), np.full(symbol_tie.shape, np.inf)
-  scales = np.maximum(np.asarray(dist.scales, np.float64), scale_table[0])
+  scales = np.asarray(dist.scales * getattr(dist, "gain", 1.0), np.float64)
+  scales = np.maximum(scales, scale_table[0])
   table = np.asarray(scale_table, np.float64)
   scale_tie = np.min(np.abs(scales[..., None] / table - 1), axis=-1)
   return symbol_tie.transpose(0, 3, 1, 2), scale_tie.transpose(0, 3, 1, 2)

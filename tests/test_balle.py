@@ -58,10 +58,11 @@ MAX_MISMATCH_FRACTION = 1e-3
 STRING_REL, STRING_ABS = 0.01, 6
 # The fixture name (without `_small`) of each zoo architecture in ../shared/reference.
 ZOO_FIXTURES = {"bmshj2018_factorized": "bmshj2018-factorized",
+                "bmshj2018_factorized_relu": "bmshj2018-factorized-relu",
                 "bmshj2018_hyperprior": "bmshj2018-hyperprior",
                 "mbt2018_mean": "mbt2018-mean", "mbt2018": "mbt2018",
                 "cheng2020_anchor": "cheng2020-anchor", "cheng2020_attn": "cheng2020-attn"}
-BALLE = ["bmshj2018_factorized", "bmshj2018_hyperprior"]
+BALLE = ["bmshj2018_factorized", "bmshj2018_factorized_relu", "bmshj2018_hyperprior"]
 
 
 def ref_name(name):
@@ -115,13 +116,20 @@ def check_detection(name):
   # The checkpoint's tables, carried over, are what the weights give (update()). The
   # Gaussian ones are recomputed from the stored scale table: torch's float32 exp of
   # the log-spaced scales differs from numpy's by an ulp, which moves two rows.
+  # CompressAI 1.2.8's bottleneck computes its pmf with other float32 steps than
+  # 1.2.0b3's (which lic_jax reproduces): a count moves by one here and there.
   recomputed = c.model.latent_codec.stream_tables(c.params)
+  newer = json.loads(open(reference_path(f"{ref_name(name)}_outputs.json")).read()).get(
+      "compressai", "1.2.0b3") != "1.2.0b3"
   for stream in streams:
     table = c.stream_tables[stream]
     cdf = (recomputed[stream].cdf if table.scale_table is None
            else cdf_tables.gaussian_tables(np.asarray(table.scale_table)))
-    for field in ("quantized_cdf", "cdf_length", "offset"):
+    for field in ("cdf_length", "offset") if newer else ("quantized_cdf", "cdf_length", "offset"):
       np.testing.assert_array_equal(getattr(cdf, field), getattr(table.cdf, field))
+    if newer:
+      moved = np.abs(cdf.quantized_cdf.astype(np.int64) - table.cdf.quantized_cdf)
+      assert moved.max() <= 1 and np.mean(moved > 0) < 0.02, (moved.max(), np.mean(moved > 0))
 
 
 @pytest.mark.parametrize("name", BALLE)
@@ -231,7 +239,17 @@ def check_manifest(arch, name):
   """Every zoo quality's state dict converts onto an eval_shape init of the zoo
   config (the preset `q<k>`), every key used, and detection names that quality."""
   with open(reference_path("compressai/compressai_zoo_keys.json")) as f:
-    entries = json.load(f)["architectures"][arch]
+    entries = json.load(f)["architectures"].get(arch)
+  if entries is None:  # CompressAI 1.2.6's (bmshj2018-factorized-relu): one per quality
+    entries = {}
+    with open(reference_path("compressai/compressai_zoo_vbr_keys.json")) as f:
+      for quality, entry in json.load(f)[arch].items():
+        size = (entry["config"]["N"], entry["config"]["M"])
+        group = entries.setdefault(size, {
+            "N": size[0], "M": size[1], "params": entry["params"], "qualities": [],
+            "keys": {key: {"shape": shape, "dtype": dtype.replace("torch.", "")}
+                     for key, (shape, dtype) in entry["keys"].items()}})
+        group["qualities"].append(int(quality[1:]))
   spec = registry.get(arch)
   small = state_dict(ref_name(name))
   qualities = []
@@ -407,13 +425,17 @@ def test_round_trip(name):
 # ----- refusals ----------------------------------------------------------------------
 
 def check_mixed_key_styles(name):
+  """One bottleneck key of another style than the file's (zoo files: `_matrices.K`;
+  CompressAI 1.2.8's own: `matrices.K`) is refused, naming both styles' keys."""
   sd = state_dict(ref_name(name))
-  sd["entropy_bottleneck._matrix0"] = sd.pop("entropy_bottleneck._matrices.0")
+  zoo_style = "entropy_bottleneck._matrices.0" in sd
+  prefix = "entropy_bottleneck._" if zoo_style else "entropy_bottleneck."
+  sd["entropy_bottleneck._matrix0"] = sd.pop(prefix + "matrices.0")
   with pytest.raises(conversion.ConversionError) as error:
     conversion.convert_state_dict(sd)
   message = str(error.value)
   assert "entropy_bottleneck._matrix0" in message
-  assert "entropy_bottleneck._biases.0" in message  # a zoo-style key of the same file
+  assert prefix + "biases.0" in message  # a key of the file's own style
 
 
 @pytest.mark.parametrize("name", BALLE)

@@ -24,7 +24,8 @@ MARKERS = "ov^sDP<>*X"
 # dark: all readable on white).
 _GROUP_STYLES = ((anchor_data.CLASSIC, "-.", 1.2, 5, (0.75, 0.25)),
                  (anchor_data.PUBLISHED, "--", 1.5, 6, (0.45, 0.0)),
-                 (anchor_data.ZOO, ":", 1.1, 4.5, (0.7, 0.3)))
+                 (anchor_data.ZOO, ":", 1.1, 4.5, (0.7, 0.3)),
+                 (anchor_data.ZOO_VARIABLE_RATE, (0, (5, 1)), 1.1, 3.5, (0.65, 0.35)))
 
 
 def _anchor_styles(anchors):

@@ -265,9 +265,11 @@ def progressive_curves(models):
 
 
 def _point(model):
-  """A model's own name where its curve has several (default-q1 of "default")."""
-  return os.path.basename(os.path.normpath(model["model"])) if model.get("model") else (
+  """A model's own name where its curve has several (default-q1 of "default"), with
+  its quality for a variable-rate model."""
+  name = os.path.basename(os.path.normpath(model["model"])) if model.get("model") else (
       model["name"])
+  return name + ("" if model.get("quality") is None else f" quality {model['quality']:g}")
 
 
 def classic_curves(curve_list):
@@ -290,7 +292,8 @@ def summary(document):
   for model in document["models"]:
     avg = model["averages"]
     mode = model["mode"] + (f" with {model['coder']}" if model.get("coder") else "")
-    out.append(f"\n== {model['name']}: {model['model']} ({model['arch']}, hash "
+    rate = "" if model.get("quality") is None else f" at quality {model['quality']:g}"
+    out.append(f"\n== {model['name']}: {model['model']}{rate} ({model['arch']}, hash "
                f"{model['model_hash']}, {mode}) ==")
     out.append(table(model))
     for row in model["images"]:  # input conversions (gray, alpha, 16-bit), said once each
@@ -299,7 +302,7 @@ def summary(document):
           out.append(f"note: {row['image']}: {note}")
     out.extend(classic_lines(model))
     out.extend(progressive_lines(model))
-    out.append(f"compile (warm-up, excluded from the times above): "
+    out.append(f"compile (the first image of each size; excluded from the times above): "
                f"{model['compile_time']:.1f} s")
     if avg.get("roundtrip") is False:
       bad = [r["image"] for r in model["images"] if r.get("roundtrip") is False]

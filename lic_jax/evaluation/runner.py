@@ -26,10 +26,12 @@ its time counts as encoding time), and forward runs from the refined latents.
 Rates divide by the original H * W, though the codec codes the image padded to a
 multiple of its `pad_multiple` (64 for MLIC++): the padding is part of the cost.
 
-Times exclude compilation: the first image of every padded shape is coded once
-untimed (the warm-up, where JAX traces and XLA compiles the stages for that shape,
-or loads them from the persistent compilation cache), then timed. The warm-ups'
-extra time is reported once per model as `compile_time`.
+Times exclude compilation: the seconds spent compiling (or loading compiled)
+programs during a call, the first of every padded shape (`lic_jax.programs.
+compile_seconds`), are taken off its time and reported once per model as
+`compile_time`; no image is coded twice.
+
+A variable-rate model is evaluated at a `quality`: one RD point per quality.
 
 Estimate mode (`estimate=True`, CompressAI's --entropy-estimation) runs only
 `forward`: bpp is the likelihood estimate, the reconstruction is forward's x_hat,
@@ -43,7 +45,7 @@ import time
 import jax
 import numpy as np
 
-from lic_jax import bitstream, image_io, metrics, model_dir
+from lic_jax import bitstream, image_io, metrics, model_dir, programs
 from lic_jax.codec import pad_image, to_uint8
 from lic_jax.evaluation import classic, progressive
 from lic_jax.extras import progress_bar
@@ -83,18 +85,27 @@ def likelihood_bits(out):
                    for key, value in out.items() if key.endswith("_likelihoods")))
 
 
-def _timed(fn, *args):
-  start = time.perf_counter()
-  result = jax.block_until_ready(fn(*args))
-  return result, time.perf_counter() - start
+class _Clock:
+  """Times calls, less the compile time spent in them (`compile_seconds`, which
+  `compiled` sums)."""
+
+  def __init__(self):
+    self.compiled = 0.0
+
+  def __call__(self, fn, *args, **kwargs):
+    start, compiling = time.perf_counter(), programs.compile_seconds()
+    result = jax.block_until_ready(fn(*args, **kwargs))
+    compile_s = programs.compile_seconds() - compiling
+    self.compiled += compile_s
+    return result, max(time.perf_counter() - start - compile_s, 0.0)
 
 
-def _forward(codec, image, latents=None):
+def _forward(codec, image, latents=None, quality=None):
   """(uint8 reconstruction, estimated bits) from evaluation-mode forward, from the
   image or from given latents (as `Codec.latents` gives them)."""
   h, w = image.shape[:2]
-  out = (codec.forward(pad_image(image, codec.pad_multiple)) if latents is None
-         else codec.forward_latents(latents))
+  out = (codec.forward(pad_image(image, codec.pad_multiple), quality=quality)
+         if latents is None else codec.forward_latents(latents, quality))
   return to_uint8(out["x_hat"], h, w), likelihood_bits(out)
 
 
@@ -128,17 +139,17 @@ def _classic_fields(image, target_bytes, codecs):
           for key, value in found.items()}
 
 
-def _code_image(codec, image, check, refine_steps=0, lmbda=None):
+def _code_image(codec, image, check, timed, refine_steps=0, lmbda=None, quality=None):
   """One timed coded run: (row fields, stream bytes, reconstruction)."""
   h, w = image.shape[:2]
   latents = None
   if refine_steps:
-    latents, refine_s = _timed(codec.latents, image, refine_steps, lmbda)
-    data, code_s = _timed(codec.compress_latents, latents, h, w)
+    latents, refine_s = timed(codec.latents, image, refine_steps, lmbda, quality)
+    data, code_s = timed(codec.compress_latents, latents, h, w, quality)
     encode_s = refine_s + code_s
   else:
-    data, encode_s = _timed(codec.compress, image)
-  decoded, decode_s = _timed(codec.decompress, data)
+    data, encode_s = timed(codec.compress, image, quality)
+  decoded, decode_s = timed(codec.decompress, data)
   info = bitstream.info(data)
   pixels = h * w
   row = {"bpp": 8 * len(data) / pixels,
@@ -147,19 +158,19 @@ def _code_image(codec, image, check, refine_steps=0, lmbda=None):
          "string_bytes": info["string_bytes"],
          "encoding_time": encode_s, "decoding_time": decode_s}
   if check:
-    (expected, bits), forward_s = _timed(_forward, codec, image, latents)
+    (expected, bits), forward_s = timed(_forward, codec, image, latents, quality)
     if not codec.decodes_forward:
       expected = codec.reconstruction(
-          codec.latents(image) if latents is None else latents, h, w)
+          codec.latents(image) if latents is None else latents, h, w, quality)
     row.update({"bpp-estimate": bits / pixels, "forward_time": forward_s,
                 "roundtrip": bool(np.array_equal(decoded, expected))})
   return row, data, decoded
 
 
-def _estimate_image(codec, image):
+def _estimate_image(codec, image, timed, quality=None):
   """One timed forward run: (row fields, None, reconstruction)."""
   h, w = image.shape[:2]
-  (reconstruction, bits), forward_s = _timed(_forward, codec, image)
+  (reconstruction, bits), forward_s = timed(_forward, codec, image, None, quality)
   row = {"bpp": bits / (h * w), "bpp-estimate": bits / (h * w), "forward_time": forward_s,
          "encoding_time": forward_s / 2, "decoding_time": forward_s / 2}
   return row, None, reconstruction
@@ -167,8 +178,9 @@ def _estimate_image(codec, image):
 
 def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
              progress=True, name=None, model=None, refine_steps=0, lmbda=None,
-             classic_codecs=(), progressive_curve=False):
-  """Evaluates `codec` on the images at `paths` (names relative to `root`).
+             classic_codecs=(), progressive_curve=False, quality=None):
+  """Evaluates `codec` on the images at `paths` (names relative to `root`), a
+  variable-rate one at `quality` (default: its own).
 
   refine_steps, lmbda: the encoder's latent refinement (`Codec.compress`), coded mode.
   classic_codecs: ClassicCodecs whose numbers each row also gets, at the smallest file
@@ -184,26 +196,19 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   if estimate and (refine_steps or classic_codecs or progressive_curve):
     raise ValueError("latent refinement, the classic codecs and the progressive curve "
                      "need coded mode")
-  run = (lambda image: _estimate_image(codec, image)) if estimate else (
-      lambda image: _code_image(codec, image, check, refine_steps, lmbda))
-  seen_shapes, compile_s, rows = set(), 0.0, []
+  timed = _Clock()
+  run = (lambda image: _estimate_image(codec, image, timed, quality)) if estimate else (
+      lambda image: _code_image(codec, image, check, timed, refine_steps, lmbda, quality))
+  seen_shapes, rows = set(), []
   label = name or codec.arch + (f"+refine{refine_steps}" if refine_steps else "")
   for path in progress_bar(paths, progress, unit="img", leave=False,
                            desc=f"{label} ({'estimate' if estimate else 'coded'})"):
     image, notes = image_io.read_image(path)
     h, w = image.shape[:2]
     shape = padded_shape(h, w, codec.pad_multiple)
-    warmup = shape not in seen_shapes
-    if warmup:  # untimed: compiles every stage for this padded shape
-      start = time.perf_counter()
-      run(image)
-      warmup_s = time.perf_counter() - start
-      seen_shapes.add(shape)
+    first_of_shape = shape not in seen_shapes
+    seen_shapes.add(shape)
     fields, data, reconstruction = run(image)
-    if warmup:
-      steady = fields["forward_time"] if estimate else (
-          fields["encoding_time"] + fields["decoding_time"] + fields.get("forward_time", 0.0))
-      compile_s += max(warmup_s - steady, 0.0)
     if not metrics.is_standard_size(h, w):
       notes.append(f"MS-SSIM of a {w}x{h} image uses pytorch_msssim's small-image fallback "
                    f"(standard MS-SSIM needs both sides >= {metrics.MIN_STANDARD_SIDE})")
@@ -212,7 +217,7 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
            **(_classic_fields(image, len(data), classic_codecs) if classic_codecs else {}),
            **({"progressive": progressive.curve(codec, image, data, distortion)}
               if progressive_curve else {}),
-           "warmup": warmup, "notes": notes}
+           "first_of_shape": first_of_shape, "notes": notes}
     rows.append(row)
     if save_dir:
       stem = os.path.join(save_dir, os.path.splitext(rel)[0])
@@ -223,7 +228,9 @@ def evaluate(codec, paths, root, *, estimate=False, check=True, save_dir=None,
   return {"model": model, "name": label, "arch": codec.arch, "model_hash": codec.model_hash,
           "mode": "estimate" if estimate else "coded",
           "coder": None if estimate else codec.coder.name, "refine_steps": refine_steps,
-          "compile_time": compile_s, "images": rows, "averages": average(rows),
+          "quality": None if codec.qualities is None else (
+              codec.default_quality if quality is None else quality),
+          "compile_time": timed.compiled, "images": rows, "averages": average(rows),
           **({"progressive": progressive.average(rows)} if progressive_curve else {})}
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from lic_jax.entropy.factorized import EntropyBottleneck
 from lic_jax.latent import ChannelGroups, Checkerboard, Hyperprior
 from lic_jax.models import registry
-from lic_jax.models.base import HyperpriorModel
+from lic_jax.models.base import HyperpriorModel, VariableRateModel
 from lic_jax.nn.layers import (AttentionBlock, Conv2d, ConvStack, ConvTranspose2d,
                                ResidualBottleneck, Sequential)
 
@@ -179,6 +179,20 @@ class ELIC(HyperpriorModel):
     return {"scales": scales, "means": means}
 
 
+@dataclasses.dataclass(frozen=True)
+class ELICVariableRateConfig(ELICConfig):
+  """ELIC's config, with the number of gains (one per training lambda) and whether a
+  network gives z's quantization step from the gain."""
+  levels: int = 8
+  z_step: bool = True
+
+
+class ELICVariableRate(VariableRateModel, ELIC):
+  """ELIC coding every rate (`lic_jax.latent.VariableRate`): y at a gain with
+  reconstruction offsets, z at a step from it; the bundled default model."""
+  config: ELICVariableRateConfig
+
+
 # ---- registration -------------------------------------------------------------------
 # ELIC's local context is a plain conv and its g_a ends in a conv at index 13.
 _SIGNATURE = ("g_a.analysis_transform.13.weight", "local_context.0.weight")
@@ -197,15 +211,22 @@ def _infer_config(sd):
                          for i in range(slice_num)))
 
 
+# "small" halves the transforms and each uneven group.
+_PRESETS = {"full": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
+            "small": {"N": 96, "M": 160, "slice_widths": (8, 8, 16, 32, 96)},
+            "test-small": {"N": 32, "M": 64, "slice_widths": (8, 8, 16, 32)}}
+
 registry.register(registry.ModelSpec(
     name="elic", config=ELICConfig, module=ELIC,
-    # "small" halves the transforms and each uneven group.
-    presets={"full": {"N": 192, "M": 320, "slice_widths": (16, 16, 32, 64, 192)},
-             "small": {"N": 96, "M": 160, "slice_widths": (8, 8, 16, 32, 96)},
-             "test-small": {"N": 32, "M": 64, "slice_widths": (8, 8, 16, 32)}},
+    presets=_PRESETS,
     converter=registry.Converter(
         recognize=lambda sd: all(k in sd for k in _SIGNATURE), infer_config=_infer_config,
         signature=_SIGNATURE),
     anchor="elic",
     description="ELIC (He et al. 2022), JiangWeibeta/ELIC's released weights"))
 
+registry.register(registry.ModelSpec(
+    name="elic-vbr", config=ELICVariableRateConfig, module=ELICVariableRate,
+    presets=_PRESETS,
+    description="ELIC, variable rate (Kamisli et al. 2024's gains, offsets and z step; "
+    "lic_jax's own, no released weights)"))

@@ -26,13 +26,20 @@ def initial_gains(levels):
 
 
 def offset_layers():
-  """(B, h, w, C, 2) [scale, gain] -> (B, h, w, C, 1): Linear 2-12-12-1, ReLU between."""
-  return [nn.Dense(12), jax.nn.relu, nn.Dense(12), jax.nn.relu, nn.Dense(1)]
+  """(B, h, w, C, 2) [scale, gain] -> (B, h, w, C, 1): Linear 2-12-12-1, ReLU between.
+  Fresh, the offsets are zero (the last layer starts at zero): a variable-rate model
+  started from a fixed-rate one reconstructs as it did."""
+  return [nn.Dense(12), jax.nn.relu, nn.Dense(12), jax.nn.relu,
+          nn.Dense(1, kernel_init=nn.initializers.zeros)]
 
 
 def z_step_layers():
-  """(B, 1) 1 / gain -> (B, 1): Linear 1-10-10-1, ReLU between, then softplus."""
-  return [nn.Dense(10), jax.nn.relu, nn.Dense(10), jax.nn.relu, nn.Dense(1), jax.nn.softplus]
+  """(B, 1) 1 / gain -> (B, 1): Linear 1-10-10-1, ReLU between, then softplus. Fresh,
+  the step is 1 at every gain (z quantized as a fixed-rate model quantizes it)."""
+  return [nn.Dense(10), jax.nn.relu, nn.Dense(10), jax.nn.relu,
+          nn.Dense(1, kernel_init=nn.initializers.zeros,
+                   bias_init=nn.initializers.constant(np.log(np.expm1(1.0)))),
+          jax.nn.softplus]
 
 
 def log_interpolate(values, quality):

@@ -3,7 +3,9 @@
 The model comes from the registry: `arch` is any registered name, `size` any preset
 of its spec ("full", "small", "test-small", a zoo quality "q3", ...), and
 `model_overrides` change fields of that preset. Or `init_from` names a model
-directory, whose arch, config and weights are used.
+directory, whose arch, config and weights are used; with an `arch` of its own, its
+weights start that model where their names and shapes fit (a variable-rate model from
+a fixed-rate one: `lambdas`, `lic_jax.models.base.VariableRateModel`).
 """
 import dataclasses
 import json
@@ -28,6 +30,7 @@ class TrainConfig:
   model_overrides: tuple = ()      # (key, value) pairs over the preset's config
   val: str | None = None
   lmbda: float = 0.0130
+  lambdas: tuple | None = None     # a variable-rate model's, one per level (its qualities)
   metric: str = "mse"
   batch_size: int = 8
   patch_size: int = 256
@@ -60,23 +63,29 @@ def model_spec(arch):
                         f"{', '.join(registry.names())}") from None
 
 
-def resolve_model(config):
-  """(arch, model config dict, params or None) from --arch/--size or --init-from.
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+  """arch and config dict (every field of the arch's config, as a model directory
+  stores it); params: the --init-from weights or None; lmbda: the lambda they were
+  trained for, if recorded."""
+  arch: str
+  config: dict
+  params: dict | None = None
+  lmbda: float | list | None = None
 
-  The config dict has every field of the arch's config dataclass, as a model
-  directory stores it.
-  """
+
+def resolve_model(config):
+  """The model a run trains (`ResolvedModel`), from --arch/--size or --init-from."""
   if config.init_from:
     try:
       meta, params, _ = model_dir.load(config.init_from)
     except model_dir.ModelDirError as e:
       raise TrainingError(f"--init-from: {e}") from None
     if config.arch and config.arch != meta["arch"]:
-      raise TrainingError(f"--arch {config.arch} does not match the --init-from model, "
-                          f"which is {meta['arch']}; drop --arch or use another model")
+      return _started_from(config, meta, params)
     if config.model_overrides:
       raise TrainingError("--model-config cannot change an --init-from model's config")
-    return meta["arch"], dict(meta["config"]), params
+    return ResolvedModel(meta["arch"], dict(meta["config"]), params, meta.get("lambda"))
   arch = config.arch or DEFAULT_ARCH
   spec = model_spec(arch)
   if config.size not in spec.presets:
@@ -86,7 +95,24 @@ def resolve_model(config):
     model_config = spec.make_config(config.size, **dict(config.model_overrides))
   except (TypeError, ValueError) as e:  # A field the config lacks, or a bad value.
     raise TrainingError(f"--model-config does not fit {arch}'s config: {e}") from None
-  return arch, dataclasses.asdict(model_config), None
+  return ResolvedModel(arch, dataclasses.asdict(model_config))
+
+
+def _started_from(config, meta, params):
+  """Another arch started from an --init-from model (a variable-rate model from a
+  fixed-rate one): the init model's config fields, the arch's defaults for the rest,
+  --model-config over both; its weights where they fit (`trainer.init_params`)."""
+  spec = model_spec(config.arch)
+  fields = {f.name for f in dataclasses.fields(spec.config)}
+  if not set(meta["config"]) <= fields:
+    raise TrainingError(f"--arch {config.arch} cannot start from the --init-from model, "
+                        f"which is {meta['arch']}: its config {sorted(meta['config'])} does "
+                        f"not fit {config.arch}'s {sorted(fields)}")
+  try:
+    model_config = spec.config(**{**meta["config"], **dict(config.model_overrides)})
+  except (TypeError, ValueError) as e:
+    raise TrainingError(f"--model-config does not fit {config.arch}'s config: {e}") from None
+  return ResolvedModel(config.arch, dataclasses.asdict(model_config), params, meta.get("lambda"))
 
 
 def config_record(config, arch, model_config):
@@ -98,7 +124,7 @@ def config_record(config, arch, model_config):
 
 
 # Settings whose change on --resume means the run is no longer the one checkpointed.
-_RESUME_KEYS = ("arch", "model_config", "lmbda", "metric", "batch_size", "patch_size", "lr",
+_RESUME_KEYS = ("arch", "model_config", "lmbda", "lambdas", "metric", "batch_size", "patch_size", "lr",
                 "aux_lr", "clip_norm", "lr_milestones", "seed", "data")
 
 

@@ -175,7 +175,9 @@ def train_and_evaluate(config, workdir, devices=None):
             "config": record}
 
   def write_model(name, step, val_metrics=None):
-    extra = {"trained_steps": step, "lambda": config.lmbda, "metric": config.metric}
+    # A variable-rate model records each level's lambda (Codec.lmbda_at).
+    lmbda = config.lmbda if config.lambdas is None else list(config.lambdas)
+    extra = {"trained_steps": step, "lambda": lmbda, "metric": config.metric}
     if val_metrics:
       extra["val"] = {k: float(v) for k, v in val_metrics.items()}
     ckpt.write_model_dir(os.path.join(workdir, name), arch, trainer.model,

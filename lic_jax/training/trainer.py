@@ -19,6 +19,8 @@ import optax
 
 from lic_jax import losses
 from lic_jax.models import registry
+from lic_jax.models.base import VariableRateModel
+from lic_jax.nn import variable_rate
 from lic_jax.training import config as config_lib
 from lic_jax.training import sharding, validation
 from lic_jax.training import state as state_lib
@@ -37,35 +39,59 @@ def param_shapes(model):
   return jax.eval_shape(_init_fn(model), jax.random.PRNGKey(0))
 
 
-def init_params(model, mesh, seed, loaded=None):
+def init_params(model, mesh, seed, loaded=None, partial=False, say=print):
   """Replicated params: fresh from `model.init`, or `loaded` (host arrays) after
-  checking they have exactly the model's tree, shapes and dtypes."""
+  checking they have exactly the model's tree, shapes and dtypes. partial: `loaded`
+  may lack some of the model's params (another arch started from it), which start
+  fresh; the others must fit."""
   if loaded is None:
     init = jax.jit(_init_fn(model), out_shardings=sharding.replicated(mesh))
     return init(jax.random.PRNGKey(seed))
   expected = param_shapes(model)
-  want = {jax.tree_util.keystr(p): (x.shape, x.dtype)
-          for p, x in jax.tree_util.tree_flatten_with_path(expected)[0]}
-  have = {jax.tree_util.keystr(p): (np.shape(x), np.asarray(x).dtype)
-          for p, x in jax.tree_util.tree_flatten_with_path(loaded)[0]}
-  if want != have:
-    diff = sorted(set(want.items()) ^ set(have.items()))[:5]
-    raise config_lib.TrainingError(f"--init-from params do not fit the model: {diff}")
+  paths = lambda tree: {jax.tree_util.keystr(p): x
+                        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  want, have = paths(expected), paths(loaded)
+  misfit = sorted(k for k in set(want) & set(have)
+                  if (want[k].shape, want[k].dtype) != (np.shape(have[k]), np.asarray(have[k]).dtype))
+  extra, fresh = sorted(set(have) - set(want)), sorted(set(want) - set(have))
+  if misfit or extra or (fresh and not partial):
+    raise config_lib.TrainingError(
+        f"--init-from params do not fit the model: shapes differ at {misfit[:5]}, the model "
+        f"has none of {extra[:5]}, the init model none of {fresh[:5]}")
+  leaves = dict(have)
+  if fresh:
+    say(f"starting {len(fresh)} params the --init-from model lacks fresh: {', '.join(fresh)}")
+    leaves.update({k: v for k, v in paths(jax.device_get(_init_fn(model)(
+        jax.random.PRNGKey(seed)))).items() if k in fresh})
   return sharding.replicate(jax.tree_util.tree_unflatten(
       jax.tree_util.tree_structure(expected),
-      [np.asarray(x) for x in jax.tree_util.tree_leaves(loaded)]), mesh)
+      [np.asarray(leaves[k]) for k in paths(expected)]), mesh)
 
 
-def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric):
-  """(state, uint8 images (B, P, P, 3)) -> (new state, dict of scalar metrics)."""
+def rate_of_each_image(rng, batch, lambdas):
+  """A variable-rate batch: each image's quality, uniform over [1, levels] (the whole
+  range the quality knob offers, not only the trained levels), and its lambda
+  between the levels' lambdas as the gain is between the gains."""
+  quality = jax.random.uniform(rng, (batch,), minval=1.0, maxval=float(len(lambdas)))
+  return quality, variable_rate.log_interpolate(jnp.asarray(lambdas, jnp.float32), quality)
+
+
+def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric, lambdas=None):
+  """(state, uint8 images (B, P, P, 3)) -> (new state, dict of scalar metrics).
+  lambdas: a variable-rate model's, one per level: each image at a rate of its own
+  (`rate_of_each_image`), instead of all at `lmbda`."""
 
   def train_step(state, images):
     x = images.astype(jnp.float32) / 255.0
     rng, key = jax.random.split(state.rng)
+    quality, image_lmbda = None, lmbda
+    if lambdas is not None:
+      rng, rate_key = jax.random.split(rng)
+      quality, image_lmbda = rate_of_each_image(rate_key, x.shape[0], lambdas)
 
     def loss_fn(params):
-      out = model.apply({"params": params}, x, key)
-      terms = losses.rate_distortion(out, x, lmbda, metric)
+      out = model.apply({"params": params}, x, key, quality)
+      terms = losses.rate_distortion(out, x, image_lmbda, metric)
       return terms["loss"], terms
 
     (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -119,8 +145,10 @@ class Trainer:
     if config.metric not in losses.METRICS:
       raise config_lib.TrainingError(f"--metric must be one of {losses.METRICS}")
     self.config, self.mesh, self.say = config, mesh, say
-    self.arch, self.model_config, loaded = config_lib.resolve_model(config)
+    resolved = config_lib.resolve_model(config)
+    self.arch, self.model_config = resolved.arch, resolved.config
     self.model = registry.build(self.arch, self.model_config)
+    self._check_rates()
     if config.patch_size % self.model.pad_multiple:
       raise config_lib.TrainingError(
           f"--patch-size must be a multiple of {self.model.pad_multiple} (the total "
@@ -133,7 +161,9 @@ class Trainer:
     if abstract:
       params = param_shapes(self.model)
     elif params is None:
-      params = init_params(self.model, mesh, config.seed, loaded)
+      params = init_params(self.model, mesh, config.seed, resolved.params,
+                           partial=bool(config.init_from and config.arch), say=say)
+      params = self._start_gains(params, resolved)
     else:
       params = sharding.replicate(params, mesh)
     bottlenecks = self.model.latent_codec.factorized_modules()
@@ -146,6 +176,33 @@ class Trainer:
     self.train_fn = self.eval_fn = None
     self.compile_seconds = {}
 
+  def _check_rates(self):
+    """--lambdas for a variable-rate model (one per level), --lambda for the others."""
+    levels = getattr(self.model.config, "levels", None) if isinstance(
+        self.model, VariableRateModel) else None
+    lambdas = self.config.lambdas
+    if levels is None and lambdas is not None:
+      raise config_lib.TrainingError(f"--lambdas trains a variable-rate model, and {self.arch} "
+                                     "is not one (e.g. elic-vbr is); use --lambda")
+    if levels is not None and (lambdas is None or len(lambdas) != levels):
+      raise config_lib.TrainingError(
+          f"{self.arch} codes {levels} levels of rate: give --lambdas, {levels} lambdas "
+          f"from low to high (e.g. a factor 1.7 apart), not {lambdas}")
+    if lambdas is not None and any(b <= a for a, b in zip(lambdas, lambdas[1:])):
+      raise config_lib.TrainingError(f"--lambdas must rise from low to high rate: {lambdas}")
+
+  def _start_gains(self, params, resolved):
+    """A variable-rate model started from a fixed-rate one trained at lambda L (its
+    quantizer is gain 1 there): each level's gain starts at sqrt(lambda / L), the
+    step size that lambda calls for at high rate (distortion ~ step^2 / 12)."""
+    if (self.config.lambdas is None or not isinstance(resolved.lmbda, (int, float))
+        or resolved.params is None or "Gain" in resolved.params):
+      return params
+    gains = np.sqrt(np.asarray(self.config.lambdas, np.float32) / np.float32(resolved.lmbda))
+    self.say(f"gains start at sqrt(lambda / {resolved.lmbda}): "
+             + " ".join(f"{g:.3f}" for g in gains))
+    return {**params, "Gain": sharding.replicate(gains, self.mesh)}
+
   def batch_spec(self):
     """The global uint8 batch the steps take (shape, dtype, sharding)."""
     c = self.config
@@ -155,7 +212,7 @@ class Trainer:
   def _compile(self, name, make, args, out_shardings, donate):
     c = self.config
     key = (name, self.arch, json.dumps(self.model_config, sort_keys=True, default=list),
-           self.opt_config, c.lmbda, c.metric, c.batch_size, c.patch_size,
+           self.opt_config, c.lmbda, c.lambdas, c.metric, c.batch_size, c.patch_size,
            tuple(d.id for d in self.mesh.devices.flat), jax.process_count())
     if key in _COMPILED:
       self.say(f"reusing the compiled {name}")
@@ -176,13 +233,13 @@ class Trainer:
     self.train_fn = self._compile(
         "train_step", lambda: make_train_step(
             self.model, self.main_tx, self.aux_tx, state_lib.learning_rate(self.opt_config),
-            self.config.lmbda, self.config.metric),
+            self.config.lmbda, self.config.metric, self.config.lambdas),
         (self.state, self.batch_spec()), (self.replicated, self.replicated), 0)
 
   def compile_eval(self):
     self.eval_fn = self._compile(
         "eval_step", lambda: validation.make_eval_step(self.model, self.config.lmbda,
-                                                       self.config.metric),
+                                                       self.config.metric, self.config.lambdas),
         (self.state.params, self.batch_spec()), self.replicated, ())
 
   def step(self, local_images):

@@ -7,17 +7,30 @@ from lic_jax import losses, metrics
 from lic_jax.training import sharding, state
 
 
-def make_eval_step(model, lmbda, metric):
+def make_eval_step(model, lmbda, metric, lambdas=None):
   """(params, uint8 images) -> per-image metrics (B,) in eval mode (rounding), and
-  the aux loss. psnr is of the 8-bit reconstruction, as a decoded image."""
+  the aux loss. psnr is of the 8-bit reconstruction, as a decoded image. lambdas: a
+  variable-rate model's; it is scored at each level (`<metric>_q<k>`), and `loss`,
+  `bpp` and `psnr` are their means over the levels."""
 
-  def eval_step(params, images):
-    x = images.astype(jnp.float32) / 255.0
-    out = model.apply({"params": params}, x)
+  def scores(params, x, quality, lmbda):
+    out = model.apply({"params": params}, x, None, quality)
     terms = losses.per_image_terms(out, x, lmbda, metric)
     x8 = jnp.round(jnp.clip(out["x_hat"], 0.0, 1.0) * 255.0) / 255.0
     terms["psnr"] = metrics.psnr(jnp.mean(jnp.square(x8 - x), axis=(1, 2, 3)))
-    return terms, state.aux_loss(params, model.latent_codec.factorized_modules())
+    return terms
+
+  def eval_step(params, images):
+    x = images.astype(jnp.float32) / 255.0
+    aux = state.aux_loss(params, model.latent_codec.factorized_modules())
+    if lambdas is None:
+      return scores(params, x, None, lmbda), aux
+    levels = [scores(params, x, jnp.full((x.shape[0],), k + 1.0), level_lmbda)
+              for k, level_lmbda in enumerate(lambdas)]
+    terms = {name: sum(level[name] for level in levels) / len(levels) for name in levels[0]}
+    for k, level in enumerate(levels):
+      terms.update({f"{name}_q{k + 1}": level[name] for name in ("bpp", "psnr")})
+    return terms, aux
 
   return eval_step
 
