@@ -30,7 +30,7 @@ arguments, 3 if a decoded image differed from forward's reconstruction.
 
 def parse_args(argv):
   from lic_jax import coder  # no JAX yet
-  from lic_jax.evaluation import anchors  # data files only
+  from lic_jax.evaluation import anchors, classic  # data files and Pillow only
   parser = argparse.ArgumentParser(
       prog="eval.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +40,7 @@ def parse_args(argv):
   data.add_argument("--dataset", metavar="DIR", help="evaluate on the images in DIR")
   parser.add_argument("--model", action="append", metavar="DIR",
                       help="a lic_jax model directory (convert.py / train.py); repeat for "
-                      "several RD points. \"default\": both points of the bundled model")
+                      "several RD points (\"default\": the bundled model)")
   parser.add_argument("--name", help="curve name for all models (default: each model's arch)")
   parser.add_argument("--qualities", type=float, nargs="+", metavar="Q",
                       help="the qualities a variable-rate model (the default model, "
@@ -63,11 +63,12 @@ def parse_args(argv):
   parser.add_argument("--lambda", dest="lmbda", type=float,
                       help="rate-distortion lambda of --refine (default: each model's own, "
                       "as train.py records it)")
-  parser.add_argument("--classic", action="store_true",
+  keys = {codec.key: name for name, codec in classic.CODECS.items()}
+  parser.add_argument("--classic", nargs="*", choices=list(keys), metavar="CODEC",
                       help="also code each image with JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG "
                       "2000 (Pillow and its plugins; those not installed are skipped, saying "
                       "so) at the smallest size at or above each model's, and report them "
-                      "beside it")
+                      f"beside it; or only those named ({', '.join(keys)})")
   parser.add_argument("--coder", choices=list(coder.IMPLEMENTATIONS),
                       help="entropy coder implementation; all write the same streams "
                       f"(installed here: {', '.join(coder.available()) or 'none'}; "
@@ -102,6 +103,8 @@ def parse_args(argv):
     parser.error("--no-check has no effect with --estimate")
   if args.refine < 0:
     parser.error("--refine must be >= 0")
+  if args.classic is not None:
+    args.classic = [keys[key] for key in args.classic] or list(classic.CODECS)
   if args.estimate and args.classic:
     parser.error("--classic compares file sizes: it needs coded mode, not --estimate")
   if args.estimate and args.progressive:
@@ -165,28 +168,25 @@ def published_table(anchor_key):
 
 
 def _entries(args):
-  """[(model, quality or None, curve name or None)], one per RD point: a bundled
-  family's points, a variable-rate model at each quality; checked before any time is
-  spent."""
+  """[(model, quality or None, curve name or None)], one per RD point (a variable-rate
+  model at each quality); checked before any time is spent."""
   from lic_jax import model_dir
   family_name = lambda model: model + (f"+refine{args.refine}" if args.refine else "")
   entries = []
   for model in args.model:
-    points = model_dir.curve(model)
-    for point in points:
-      meta = model_dir.read_meta(point)
-      if args.refine and args.lmbda is None and meta.get("lambda") is None:
-        raise model_dir.ModelDirError(
-            f"{point} does not record the lambda it was trained for (converted checkpoints "
-            "do not), and --refine needs one: pass --lambda")
-      levels = model_dir.levels(meta)
-      qualities = [None] if levels is None else (args.qualities or range(1, levels + 1))
-      for quality in qualities:
-        if quality is not None and not 1 <= quality <= levels:
-          raise model_dir.ModelDirError(f"--qualities of {point} run from 1 to {levels}, "
-                                        f"not {quality:g}")
-        several = len(points) > 1 or len(qualities) > 1
-        entries.append((point, quality, args.name or (family_name(model) if several else None)))
+    meta = model_dir.read_meta(model)
+    if args.refine and args.lmbda is None and meta.get("lambda") is None:
+      raise model_dir.ModelDirError(
+          f"{model} does not record the lambda it was trained for (converted checkpoints "
+          "do not), and --refine needs one: pass --lambda")
+    levels = model_dir.levels(meta)
+    qualities = [None] if levels is None else (args.qualities or range(1, levels + 1))
+    for quality in qualities:
+      if quality is not None and not 1 <= quality <= levels:
+        raise model_dir.ModelDirError(f"--qualities of {model} run from 1 to {levels}, "
+                                      f"not {quality:g}")
+      several = len(qualities) > 1
+      entries.append((model, quality, args.name or (family_name(model) if several else None)))
   if args.qualities and all(quality is None for _, quality, _ in entries):
     raise model_dir.ModelDirError("--qualities is for variable-rate models, and none of the "
                                   "--model ones is")
@@ -195,7 +195,6 @@ def _entries(args):
 
 def run(args):
   """Evaluates every model; prints the report; returns the exit status."""
-  from lic_jax import model_dir
   from lic_jax.extras import missing, require
   from lic_jax.evaluation import anchors, classic, plots, report, runner
   if args.plot:
@@ -205,7 +204,7 @@ def run(args):
     args.no_progress = True
   classic_codecs = []
   if args.classic:
-    classic_codecs, notes = classic.available()
+    classic_codecs, notes = classic.available(args.classic)
     for note in notes:
       print(f"eval.py: note: {note}; skipped", file=sys.stderr)
   root, paths, dataset = _images(args)

@@ -125,6 +125,11 @@ def parser():
                     "at a quality drawn from 1 to the number of levels, with the lambda and "
                     "gain between its two levels'; --init-from a fixed-rate model starts "
                     "its gains at sqrt(lambda / that model's lambda)")
+  loss.add_argument("--level-balance", type=float, default=0.0, metavar="P",
+                    help="with --lambdas: weight each image's loss by (lambda_mid / its "
+                    "lambda)^P, lambda_mid the ladder's geometric middle, so that the high "
+                    "levels' larger losses do not steer the shared weights alone (0.7 makes "
+                    "the levels' losses about equal; default 0: their plain sum)")
   loss.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse",
                     help="distortion term (MS-SSIM needs --patch-size >= 192)")
   loss.add_argument("--lr", type=float, default=1e-4, help="Adam LR of all but the quantiles")

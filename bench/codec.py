@@ -1,7 +1,7 @@
 """Compress and decompress time and peak memory of a full-size model, 768x512 image.
 
     python bench/codec.py [--arch NAME] [--preset full|q8|...] [--runs 5] [--op both|compress|decompress]
-    python bench/codec.py --model default-q2 --image lic_jax/assets/holdout.png
+    python bench/codec.py --model default --image lic_jax/assets/holdout.png
 
 First call (compile + run) shown apart from the median of `--runs` later calls. Run
 one --op per process to read each operation's own peak RSS. Peak RSS is counted, as
@@ -26,7 +26,7 @@ def main():
                       "weights (--arch and --preset then come from it), e.g. the calibrated "
                       "weights bench/compressai_codec.py --save-weights wrote")
   parser.add_argument("--model", help="a lic_jax model directory or bundled name (e.g. "
-                      "default-q2) instead of random weights")
+                      "default) instead of random weights")
   parser.add_argument("--image", help="a photo, resized to 768x512 (default: a synthetic "
                       "smooth random image)")
   args = parser.parse_args()

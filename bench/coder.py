@@ -3,7 +3,7 @@ cost, and whole compress/decompress with each, alternated in one process.
 
     python bench/coder.py symbols [--count 1000000] [--runs 7]
     python bench/coder.py first-call
-    python bench/coder.py codec [--arch mlicpp|elic|...] [--model default-q2 --image P] [--runs 5]
+    python bench/coder.py codec [--arch mlicpp|elic|...] [--model default --image P] [--runs 5]
 
 symbols: the same Gaussian tables (compressai's 64 scales) and symbols for both, coded
 in one call and in calls of 100 symbols (the wavefront decoders' many small calls);

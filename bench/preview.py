@@ -5,7 +5,7 @@ medians of --runs.
 
     python bench/preview.py [--arch elic --arch mlicpp] [--runs 5]
 
-Always the bundled default-q2 on the demo photo (resized to 768x512); --arch adds a
+Always the bundled default on the demo photo (resized to 768x512); --arch adds a
 full-size model with random weights on the same photo.
 """
 import argparse
@@ -48,7 +48,7 @@ def main():
   args = parser.parse_args()
   import lic_jax
   image = photo(os.path.join(REPO, "lic_jax", "assets", "holdout.png"))
-  measure("default-q2", lic_jax.load_model("default-q2"), image, args.runs)
+  measure("default", lic_jax.load_model("default"), image, args.runs)
   for arch in args.arch:
     measure(f"{arch} full (random weights)", random_codec(arch), image, args.runs)
 

@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 def load_model(path, coder=None):
   """The `Codec` stored in a model directory (from convert.py or train.py); "default"
-  is the small model bundled in lic_jax/assets (its higher-rate point, default-q2;
-  "default-q1" is the lower-rate one). coder: the entropy coder implementation to
+  is the small variable-rate model bundled in lic_jax/assets (`Codec.compress(image,
+  quality=Q)`, Q from 1 to 9). coder: the entropy coder implementation to
   code with, one of `lic_jax.coder.available()` (default: the fastest installed)."""
   from lic_jax.codec import Codec
   return Codec.from_dir(path, coder)
@@ -25,7 +25,7 @@ def load_model(path, coder=None):
 def enable_compilation_cache(directory=None):
   """Keeps compiled programs on disk, so that later processes neither compile nor
   trace them again: JAX's persistent compilation cache, and lic_jax's own cache of
-  the codec's executables (`lic_jax.programs`).
+  the codec's programs, exported (`lic_jax.programs`).
 
   On by default wherever lic_jax codes (`load_model` calls this): compiling a
   full-size model's programs takes tens of seconds on a CPU, for every image size.

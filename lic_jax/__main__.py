@@ -4,7 +4,8 @@
     python -m lic_jax decompress --model DIR [--groups K | --max-bytes N] out.lic rec.png
     python -m lic_jax preview    --model DIR [--groups K] [--scale S] out.lic small.png
     python -m lic_jax info out.lic
-    python -m lic_jax demo [--model DIR] [--image PATH] [--out-dir DIR] [--refine STEPS]
+    python -m lic_jax demo [--model DIR] [--qualities Q ...] [--image PATH] [--out-dir DIR]
+                           [--refine STEPS]
 
 compress, decompress and demo take --coder NAME, the entropy coder implementation
 (`lic_jax.coder`); every one writes and reads the same streams.
@@ -36,26 +37,13 @@ def _compress(args):
   print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp ({w}x{h}{rate})")
 
 
-def _decoder(model, data):
-  """The model to decode `data` with: of a bundled family's points ("default"), the one
-  that wrote it (by the stream's model hash); else `model` itself."""
-  from lic_jax import bitstream, model_dir
-  points = model_dir.curve(model)
-  if len(points) > 1:
-    written_by = bitstream.info(data, prefix=True)["model_hash"]
-    for point in points:
-      if model_dir.read_meta(point)["model_hash"] == written_by:
-        return point
-  return model
-
-
 def _decompress(args):
   import warnings
   import lic_jax
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
-  model = lic_jax.load_model(_decoder(args.model, data), args.coder)
+  model = lic_jax.load_model(args.model, args.coder)
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     try:
@@ -75,7 +63,7 @@ def _preview(args):
   from lic_jax import image_io
   with open(args.input, "rb") as f:
     data = f.read()
-  model = lic_jax.load_model(_decoder(args.model, data), args.coder)
+  model = lic_jax.load_model(args.model, args.coder)
   start = time.perf_counter()
   try:
     image = model.preview(data, groups=args.groups, scale=args.scale)
@@ -102,8 +90,11 @@ def _info(args):
 
 def _demo(args):
   from lic_jax import demo
-  demo.run(model=args.model, image=args.image, out_dir=args.out_dir, refine_steps=args.refine,
-           coder=args.coder)
+  try:
+    demo.run(model=args.model, image=args.image, out_dir=args.out_dir,
+             refine_steps=args.refine, coder=args.coder, qualities=args.qualities)
+  except ValueError as e:  # --qualities out of range, or for a model of one rate
+    raise UsageError(str(e)) from None
 
 
 def _steps(text):
@@ -131,16 +122,17 @@ def _stream_to_png(parser, run):
 
 def main(argv=None):
   from lic_jax.bitstream import MAX_PIXELS
+  from lic_jax.demo import CURVE_POINTS
   parser = argparse.ArgumentParser(prog="python -m lic_jax", description=__doc__.split("\n\n")[0])
   commands = parser.add_subparsers(dest="command", required=True)
   p = commands.add_parser("compress", help="image file -> .lic stream")
   p.add_argument("--model", required=True, help="model directory (convert.py / train.py), "
-                 "or a bundled model: default (= default-q2), default-q1")
+                 "or the bundled model: default")
   p.add_argument("--quality", type=float, metavar="Q",
                  help="the rate of a variable-rate model (the default model, CompressAI's "
                  "*-vbr): from 1 (smallest files) to its number of levels (CompressAI's: "
-                 "8, their zoo qualities' lambdas), any value between (default: the "
-                 "model's own, the middle of its range)")
+                 "8, their zoo qualities' lambdas; the default model's: 9), any value "
+                 "between (default: the model's own)")
   p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",
                  help="refine the latents for this image by STEPS gradient steps first: "
                  "smaller and better, slower to encode; any decoder reads it (default: 0)")
@@ -152,7 +144,7 @@ def main(argv=None):
   p.set_defaults(run=_compress)
   p = commands.add_parser("decompress", help=".lic stream -> PNG")
   p.add_argument("--model", required=True, help="the model directory that wrote the stream "
-                 "(\"default\": whichever bundled point wrote it)")
+                 "(or default); a variable-rate stream records its rate")
   p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                  help=f"refuse streams of larger images (default: {MAX_PIXELS})")
   part = p.add_mutually_exclusive_group()
@@ -179,11 +171,13 @@ def main(argv=None):
                           "bytes of each string")
   p.add_argument("input")
   p.set_defaults(run=_info)
-  p = commands.add_parser("demo", help="code a bundled photo at each operating point of the "
-                          "default model; compare with JPEG, WebP, AVIF, JPEG XL, HEIF and "
-                          "JPEG 2000 at the same size")
-  p.add_argument("--model", help="model directory, or a bundled name (default: \"default\", "
-                 "both of its operating points)")
+  p = commands.add_parser("demo", help="code a bundled photo along the default model's "
+                          "curve; compare with JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG 2000 "
+                          "at the same sizes")
+  p.add_argument("--model", help="model directory (default: the bundled model, default)")
+  p.add_argument("--qualities", type=float, nargs="+", metavar="Q",
+                 help=f"a variable-rate model's qualities to code at (default: "
+                 f"{CURVE_POINTS} over its range)")
   p.add_argument("--image", help="image to code (default: the bundled held-out photo)")
   p.add_argument("--out-dir", default="demo_out", help="where outputs go (default demo_out)")
   p.add_argument("--refine", type=_steps, default=0, metavar="STEPS",

@@ -59,9 +59,14 @@ def per_image_terms(out, x, lmbda, metric="mse"):
   return terms
 
 
-def rate_distortion(out, x, lmbda, metric="mse"):
-  """The batch loss of the original (scalars): the means of `per_image_terms`, and
-  psnr of the batch MSE (on the unclipped x_hat) as the original logs it."""
-  terms = {k: jnp.mean(v) for k, v in per_image_terms(out, x, lmbda, metric).items()}
+def batch_means(per_image):
+  """`per_image_terms` as the original logs a batch (scalars): their means, and psnr
+  of the batch MSE (on the unclipped x_hat)."""
+  terms = {k: jnp.mean(v) for k, v in per_image.items()}
   terms["psnr"] = metrics.psnr(terms["mse"])
   return terms
+
+
+def rate_distortion(out, x, lmbda, metric="mse"):
+  """The batch loss of the original (scalars): `batch_means` of `per_image_terms`."""
+  return batch_means(per_image_terms(out, x, lmbda, metric))

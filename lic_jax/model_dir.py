@@ -5,10 +5,9 @@ Written by convert.py and train.py, read by `lic_jax.load_model`. Directories ar
 written under a temporary name and renamed when complete, so an interrupted write
 never leaves something that looks like a model.
 
-Bundled models are named: "default-q1" and "default-q2" are the two operating points
-of the default model in lic_jax/assets (lower and higher rate); "default" alone is
-default-q2 where one model is needed, and both points where a curve is (eval.py,
-the demo). Pass "./default" for a folder of that name. Weights may be stored as
+The bundled model is named: "default" is lic_jax/assets/default, a variable-rate
+model (every rate, through `quality`). Pass "./default" for a folder of that name.
+Weights may be stored as
 float16 to keep a directory small; they are loaded as float32, and `model_hash` is
 that of the float32 weights as loaded.
 """
@@ -26,10 +25,7 @@ FORMAT_VERSION = 1
 META_FILE = "lic_jax.json"
 ARRAYS_DIR = "arrays"
 _ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-BUNDLED = {name: os.path.join(_ASSETS, name) for name in ("default-q1", "default-q2")}
-BUNDLED["default"] = BUNDLED["default-q2"]
-# Names that stand for several models: the operating points of one curve, low rate first.
-CURVES = {"default": ("default-q1", "default-q2")}
+BUNDLED = {"default": os.path.join(_ASSETS, "default")}
 
 
 class ModelDirError(ValueError):
@@ -90,12 +86,6 @@ def save(directory, arch, config, params, tables, extra=None, overwrite=False):
 def resolve(directory):
   """The folder a model name stands for: a bundled model's, or the name itself."""
   return BUNDLED.get(directory, directory)
-
-
-def curve(name):
-  """The model names `name` stands for where a curve is drawn: a bundled family's
-  operating points, else the name alone."""
-  return CURVES.get(name, (name,))
 
 
 def levels(meta):

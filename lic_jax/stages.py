@@ -5,6 +5,8 @@ The decoder rebuilds every entropy parameter from what it has decoded, so the
 encoder computes them through the very same compiled programs (one per method,
 static arguments and shape).
 """
+import dataclasses
+
 import jax
 import jaxlib.version
 
@@ -47,6 +49,10 @@ class Stages:
     backend = jax.default_backend()
     self._options = STAGE_OPTIONS.get(backend, {})
     self._transform_options = {**self._options, **TRANSFORM_OPTIONS.get(backend, {})}
+    config = (dataclasses.asdict(model.config) if dataclasses.is_dataclass(model.config)
+              else model.config)
+    self._identity = {"model": f"{self.model_class.__module__}.{self.model_class.__qualname__}",
+                      "config": config}
 
   def stage(self, name):
     """The compiled `model.name(*args, **kwargs)`; the model must have `name` (a
@@ -68,7 +74,8 @@ class Stages:
                              method=lambda m, *b, **c: getattr(m, name)(*b, **c))
       stage.__name__ = name  # what XLA's logs and profiles call the program
       options = self._transform_options if name in TRANSFORM_STAGES else self._options
-      program = programs.Program(stage, name, self._params, options)
+      program = programs.Program(stage, name, self._params, self._identity, options,
+                                 sources=(self.model_class.__module__,))
       self._programs[name] = program
     return program
 

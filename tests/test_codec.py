@@ -447,6 +447,10 @@ def test_formats_1_to_3_still_decode(size_codec):
   stream = dataclasses.replace(Stream.from_bytes(data), strings=mode.strings(),
                                checks=mode.checks())
   assert list(stream.strings) == ["z", "y"]
+  # The coders are finished once: asking again gives the same bytes, coding more fails.
+  assert mode.strings() == stream.strings
+  with pytest.raises(RuntimeError, match="finished"):
+    size_codec.model.latent_codec.code(size_codec.stages, mode, latents["y"], latents=latents)
   for version, write in ((1, version1), (2, version2), (3, lambda s: s.to_bytes(version=3))):
     old = write(stream)
     assert bitstream.info(old)["format_version"] == version

@@ -130,11 +130,14 @@ def test_round_trip_matches_forward_and_the_stream_decodes(photo_eval):
 
 def test_times_exclude_the_compile(photo_eval):
   model = photo_eval["json"]["models"][0]
-  # One padded shape: only the first image compiles; compiling the model's stages
-  # takes far longer than coding a 128x192 image.
-  assert [r["first_of_shape"] for r in model["images"]] == [True, False, False]
-  slowest = max(r["encoding_time"] + r["decoding_time"] for r in model["images"])
-  assert model["compile_time"] > 5 * slowest
+  # One padded shape: only the first image compiles (or loads its programs from the
+  # cache, which takes seconds too), and its times leave that out: it codes about as
+  # fast as the two after it.
+  images = model["images"]
+  assert [r["first_of_shape"] for r in images] == [True, False, False]
+  seconds = [r["encoding_time"] + r["decoding_time"] for r in images]
+  assert model["compile_time"] > 1.0
+  assert seconds[0] < 2 * max(seconds[1:]) + 0.5 < model["compile_time"] + seconds[0]
 
 
 def test_plot_has_anchors_and_the_curve(photo_eval):
@@ -148,7 +151,8 @@ def test_plot_has_anchors_and_the_curve(photo_eval):
                          "title")
   assert labels == [f"{anchors.load(key)['name']}, Kodak" for key in anchors.CLASSIC] + [
       "MLIC++ (published), Kodak", "ELIC (published), Kodak"] + [
-      f"{key} (CompressAI), Kodak" for key in anchors.ZOO] + ["mlicpp"]
+      f"{key} (CompressAI), Kodak" for key in anchors.ZOO + anchors.ZOO_VARIABLE_RATE] + [
+      "mlicpp"]
   # With BD-rates (as eval.py draws them): each beside its label, the anchor marked.
   from lic_jax.evaluation import report
   bd = report.published_bd_rates("vtm")
@@ -215,30 +219,32 @@ def test_non_image_files_are_named(capsys, tmp_path, photos):
 def test_refined_evaluation_round_trips(capsys, tmp_path, photos):
   """--refine: each image's latents refined before coding, the round trip checked
   against forward from those latents (the bundled model records its lambda)."""
-  status, _, err = run_eval(capsys, "--dataset", photos, "--model", "default-q2", "--refine", 20,
-                            "--json", tmp_path / "rd.json")
+  status, _, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--qualities", 7,
+                            "--refine", 20, "--json", tmp_path / "rd.json")
   assert status == 0, err
   with open(tmp_path / "rd.json") as f:
     model = json.load(f)["models"][0]
-  assert model["refine_steps"] == 20 and model["name"] == "elic+refine20"
+  assert model["refine_steps"] == 20 and model["name"] == "elic-vbr+refine20"
   assert [row["roundtrip"] for row in model["images"]] == [True] * len(PHOTOS)
   assert all(abs(row["bpp-estimate"] - row["bpp"]) < 0.1 * row["bpp"] + 0.05
              for row in model["images"])
 
 
-def test_default_is_a_curve_of_both_points_beside_the_classic_codecs(capsys, tmp_path, photos):
-  """--model default: both bundled operating points, one curve named "default";
-  --classic: JPEG, WebP, AVIF, JPEG XL, HEIF and JPEG 2000 per image at the smallest
-  file of at least our size (the reported setting re-encoded with Pillow gives those
-  bytes and that PSNR; the setting before it gives a smaller file than ours)."""
-  status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--classic",
-                              "--json", tmp_path / "rd.json", "--plot", tmp_path / "rd.png")
+def test_default_is_a_curve_beside_the_classic_codecs(capsys, tmp_path, photos):
+  """--model default --qualities 3 7: the bundled variable-rate model at two
+  qualities, one curve named "default"; --classic: JPEG, WebP, AVIF, JPEG XL, HEIF and
+  JPEG 2000 per image at the smallest file of at least our size (the reported setting
+  re-encoded with Pillow gives those bytes and that PSNR; the setting before it gives a
+  smaller file than ours)."""
+  status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--qualities",
+                              3, 7, "--classic", "--json", tmp_path / "rd.json", "--plot",
+                              tmp_path / "rd.png")
   assert status == 0, err
   with open(tmp_path / "rd.json") as f:
     document = json.load(f)
   models = document["models"]
-  assert [(m["model"], m["name"]) for m in models] == [("default-q1", "default"),
-                                                       ("default-q2", "default")]
+  assert [(m["model"], m["quality"], m["name"]) for m in models] == [
+      ("default", 3, "default"), ("default", 7, "default")]
   assert models[0]["averages"]["bpp"] < models[1]["averages"]["bpp"]
   assert models[0]["averages"]["psnr-rgb"] < models[1]["averages"]["psnr-rgb"]
   for model in models:
@@ -277,8 +283,8 @@ def test_default_is_a_curve_of_both_points_beside_the_classic_codecs(capsys, tmp
 def test_a_classic_codec_not_installed_is_skipped_with_a_line(monkeypatch, capsys, tmp_path,
                                                                photos):
   monkeypatch.setitem(sys.modules, "pillow_jxl", None)
-  status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default-q1",
-                              "--classic", "--json", tmp_path / "rd.json")
+  status, out, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--qualities",
+                              5, "--classic", "--json", tmp_path / "rd.json")
   assert status == 0, err
   assert ("eval.py: note: JPEG XL: this codec needs pillow_jxl, which is not installed: pip "
           "install 'lic_jax[classic]' (from a checkout: pip install -e '.[classic]'); "
@@ -287,6 +293,18 @@ def test_a_classic_codec_not_installed_is_skipped_with_a_line(monkeypatch, capsy
   with open(tmp_path / "rd.json") as f:
     averages = json.load(f)["models"][0]["averages"]
   assert "jpeg-xl-bpp" not in averages and "avif-bpp" in averages and "heif-bpp" in averages
+
+
+def test_classic_codecs_by_name(capsys, tmp_path, photos):
+  status, _, err = run_eval(capsys, "--dataset", photos, "--model", "default", "--qualities",
+                            5, "--classic", "webp", "jpeg-2000", "--json", tmp_path / "rd.json")
+  assert status == 0, err
+  with open(tmp_path / "rd.json") as f:
+    averages = json.load(f)["models"][0]["averages"]
+  assert {key.rsplit("-bpp")[0] for key in averages if key.endswith("-bpp")} == {
+      "webp", "jpeg-2000"}
+  with pytest.raises(SystemExit):
+    eval_cli.parse_args(["--dataset", photos, "--model", "default", "--classic", "png"])
 
 
 def test_refine_needs_a_lambda_and_coded_mode(capsys, model_dirs, photos):
@@ -370,8 +388,14 @@ def test_kodak_reports_bd_rates_against_vtm(monkeypatch, capsys, tmp_path, photo
   points = report.curve_points(document["models"])[0]
   for axis, key in (("PSNR", "psnr-rgb"), ("MS-SSIM", "ms-ssim-rgb")):
     db = (lambda v: v) if axis == "PSNR" else metrics.ms_ssim_db
-    assert bd["default"][axis]["bd_rate"] == pytest.approx(pchip_bd_rate(
-        vtm["bpp"], [db(v) for v in vtm[key]], points["bpp"], [db(v) for v in points[key]]))
+    ours, theirs = [db(v) for v in points[key]], [db(v) for v in vtm[key]]
+    if max(ours) <= min(theirs):  # small crops: below VTM's lowest Kodak PSNR
+      assert bd["default"][axis]["bd_rate"] is None
+      assert "do not overlap" in bd["default"][axis]["note"]
+    else:
+      assert bd["default"][axis]["bd_rate"] == pytest.approx(pchip_bd_rate(
+          vtm["bpp"], theirs, points["bpp"], ours))
+  assert bd["default"]["MS-SSIM"]["bd_rate"] is not None
   assert "BD-rate against VTM (CompressAI), Kodak (PCHIP" in out
-  assert f"  default: PSNR {bd['default']['PSNR']['bd_rate']:+.2f}%" in out
+  assert f"MS-SSIM {bd['default']['MS-SSIM']['bd_rate']:+.2f}%" in out
 

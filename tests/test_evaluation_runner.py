@@ -23,6 +23,10 @@ class FakeCoder:
   name = "fake-coder"
 
 
+# The model directory's metadata eval.py reads beside a FakeCodec: a model of one rate.
+FAKE_META = {"arch": "bmshj2018-factorized"}
+
+
 class FakeCodec:
   """Stands in for a Codec: uniform quantization with `step`, a stream of
   `bpp` bits per pixel, and `compile_s` of "compilation" on the first call per
@@ -126,7 +130,7 @@ def test_likelihood_bits_of_every_stream():
 def test_round_trip_mismatch_is_reported(capsys, tmp_path, monkeypatch, photos):
   monkeypatch.setattr(runner, "load_codec",
                       lambda path, coder=None: FakeCodec(8, 0.5, mismatch=True))
-  monkeypatch.setattr(model_dir, "read_meta", lambda path: {})
+  monkeypatch.setattr(model_dir, "read_meta", lambda path: FAKE_META)
   status, out, err = run_eval(capsys, "--dataset", photos, "--model", tmp_path)
   assert status == 3
   assert "ROUND TRIP MISMATCH" in out and "encoder and decoder disagree" in err
@@ -164,7 +168,7 @@ def test_kodak_download_and_evaluation(capsys, tmp_path, monkeypatch):
   monkeypatch.setenv("LIC_JAX_DATA", str(tmp_path / "data"))
   monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
   monkeypatch.setattr(runner, "load_codec", lambda path, coder=None: FakeCodec(16, 0.45))
-  monkeypatch.setattr(model_dir, "read_meta", lambda path: {})
+  monkeypatch.setattr(model_dir, "read_meta", lambda path: FAKE_META)
   with serve(mirror) as url:
     monkeypatch.setenv(datasets.URL_ENV, url)
     status, _, err = run_eval(capsys, "--kodak", "--download", "--model", tmp_path / "q16")

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, assert_clean_error, run_eval
 from lic_jax import extras
 from lic_jax.evaluation import runner
-from test_evaluation_runner import FakeCodec
+from test_evaluation_runner import FAKE_META, FakeCodec
 
 sys.path.insert(0, REPO)
 import train as train_cli  # noqa: E402  (the CLI at the repository root)
@@ -43,7 +43,7 @@ def test_eval_without_tqdm_goes_on_without_bars(monkeypatch, capsys, tmp_path, p
   from lic_jax import model_dir
   hide(monkeypatch, "tqdm")
   monkeypatch.setattr(runner, "load_codec", lambda path, coder=None: FakeCodec(8, 0.5))
-  monkeypatch.setattr(model_dir, "read_meta", lambda path: {})
+  monkeypatch.setattr(model_dir, "read_meta", lambda path: FAKE_META)
   import eval as eval_cli
   status = eval_cli.main(["--dataset", photos, "--model", str(tmp_path)])
   out, err = capsys.readouterr()

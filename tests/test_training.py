@@ -387,6 +387,45 @@ def test_a_model_without_z_trains(tmp_path):
   assert "y_likelihoods" in out and "z_likelihoods" not in out
 
 
+def test_a_variable_rate_model_trains_from_a_fixed_rate_one(tmp_path, capsys):
+  """train.py --lambdas: elic-vbr started from a fixed-rate elic trained at lambda 0.02
+  copies its weights and starts its gains at sqrt(lambda / 0.02) (the middle level is
+  that model's quantizer); it trains each image at a rate of its own, its loss weighted
+  by --level-balance; what it writes codes exact round trips between its levels,
+  recording the gain. --level-balance without --lambdas is refused."""
+  import lic_jax
+  from lic_jax import bitstream, model_dir
+  from lic_jax.codec import pad_image, to_uint8
+  from lic_jax.training.writers import read_jsonl
+  data = make_folder(tmp_path / "data", 2)
+  common = ["--data", data, "--patch-size", "64", "--batch-size", "2", "--log-every", "1"]
+  assert train_module().main(["--arch", "elic", "--size", "test-small", "--lambda", "0.02",
+                              "--workdir", str(tmp_path / "fixed"), "--steps", "0", *common]) == 0
+  lambdas = [0.005, 0.02, 0.08]
+  vbr = ["--arch", "elic-vbr", "--init-from", str(tmp_path / "fixed" / "final"),
+         "--model-config", '{"levels": 3}', "--lambdas", " ".join(map(str, lambdas)), *common]
+  assert train_module().main([*vbr, "--workdir", str(tmp_path / "start"), "--steps", "0"]) == 0
+  _, start, _ = model_dir.load(str(tmp_path / "start" / "final"))
+  np.testing.assert_allclose(start["Gain"], np.sqrt(np.asarray(lambdas) / 0.02), rtol=1e-6)
+  workdir = tmp_path / "vbr"
+  assert train_module().main([*vbr, "--workdir", str(workdir), "--steps", "2",
+                              "--level-balance", "0.7"]) == 0
+  train = read_jsonl(workdir / "metrics.jsonl", "train")
+  assert [r["step"] for r in train] == [1, 2] and np.isfinite(train[-1]["loss"])
+  codec = lic_jax.load_model(str(workdir / "final"))
+  image = synthetic_image(40, 72, 5)
+  for quality in (1.5, 3):
+    data = codec.compress(image, quality=quality)
+    assert bitstream.info(data)["gain"] == codec.rate(quality)[1]
+    expected = to_uint8(codec.forward(pad_image(image), quality=quality)["x_hat"], 40, 72)
+    assert np.array_equal(codec.decompress(data), expected)
+  capsys.readouterr()
+  assert train_module().main(["--arch", "elic", "--size", "test-small", "--level-balance",
+                              "0.7", "--workdir", str(tmp_path / "w"), "--steps", "1",
+                              *common]) == 2
+  assert "--level-balance weights the levels of --lambdas" in capsys.readouterr().err
+
+
 def test_data_position_of_a_checkpoint_from_another_process_count():
   """A checkpoint keeps every process's data position; a run with another number of
   processes (or a checkpoint without positions) gets none, and the reason."""

@@ -26,7 +26,7 @@ import pytest
 import test_balle as zoo
 from conftest import nhwc, reference_path
 from lic_jax import bitstream, latent
-from lic_jax.codec import pad_image, to_uint8
+from lic_jax.codec import Codec, pad_image, to_uint8
 from lic_jax.entropy import factorized, raster
 from lic_jax.latent import call
 from lic_jax.latent.variable_rate import SteppedFactorized
@@ -223,3 +223,17 @@ def test_a_stream_of_a_variable_rate_model_needs_its_gain():
   stream = bitstream.Stream.from_bytes(fixed.compress(zoo.fixture_image("bmshj2018_hyperprior")))
   with pytest.raises(bitstream.BitstreamError, match="coded at a gain, but the model codes one"):
     fixed.decompress(dataclasses.replace(stream, gain=0.5).to_bytes())
+
+
+@pytest.mark.tfc
+@pytest.mark.parametrize("name", NAMES)
+def test_a_variable_rate_stream_is_the_same_on_both_coders(name):
+  """numba and TensorFlow's op write the same bytes at a rate between the levels (z
+  at its own step's tables) and decode each other's streams to the same image."""
+  numba = zoo.codec(name)
+  tfc = Codec(numba.arch, numba.config, numba.params, numba.table_arrays, numba.model_hash,
+              coder="tfc")
+  image = zoo.fixture_image(name)
+  streams = [c.compress(image, quality=3.7) for c in (numba, tfc)]
+  assert streams[0] == streams[1]
+  assert np.array_equal(numba.decompress(streams[1]), tfc.decompress(streams[0]))

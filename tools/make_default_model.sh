@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Rebuilds the bundled default model's two operating points, lic_jax/assets/default-q1
-# and default-q2, and the demo photo, lic_jax/assets/holdout.png (see
-# lic_jax/assets/README.md for the images and licences, docs/default_model/TRAINING_LOG.md
-# for the runs).
+# Rebuilds the bundled default model, lic_jax/assets/default (a variable-rate ELIC),
+# from the two fixed-rate operating points it started from, and the demo photo,
+# lic_jax/assets/holdout.png (see lic_jax/assets/README.md for the images and
+# licences, docs/default_model/TRAINING_LOG.md for the runs).
 #
 #   tools/make_default_model.sh [WORKDIR]      # run from anywhere; needs .venv (make test)
 #
@@ -17,7 +17,11 @@
 #    tools/prepare_training_photos.py), 1,257 photos, and the 100 BSDS500 val photos
 #    held out for evaluation; fine-tunes stage4 on them at two lambdas, one run per
 #    CPU core at once (about 100 min on 2 cores), and packages q1 into lic_jax/assets;
-# 6. fine-tunes q2 3000 more steps at lambda 0.02 (12 min) and packages it.
+# 6. fine-tunes q2 3000 more steps at lambda 0.02 (12 min) and packages it;
+# 7. trains the variable-rate model from q2 over 9 lambdas (about 35 min on 2 CPU
+#    cores, alone), then 4000 steps more with the levels' losses balanced (15 min),
+#    and packages it as lic_jax/assets/default (TRAINING_LOG.md's stage 9; its stages
+#    7 and 8 were experiments that were not shipped).
 # Training on CPU is not bit-reproducible across machines and XLA versions; the
 # arguments and data are.
 set -euo pipefail
@@ -90,7 +94,7 @@ finetune() {  # finetune CORE LAMBDA SEED NAME
 finetune 0 0.0067 10 run_q1 & q1=$!
 finetune 1 0.035 11 run_q2 & q2=$!
 wait "$q1"; wait "$q2"
-package "$WORK/run_q1/final" "$ROOT/lic_jax/assets/default-q1"
+package "$WORK/run_q1/final" "$WORK/default-q1"
 cp "$WORK/run_q1/metrics.jsonl" "$ROOT/docs/default_model/default-q1_metrics.jsonl"
 # 6. q2 at lambda 0.035 sat where JPEG is strong (level with it on the held-out
 # photos); 3000 more steps at lambda 0.02 move it to ~0.67 bpp (12 min, 2 threads).
@@ -99,7 +103,33 @@ nice -n 10 "$PY" train.py --init-from "$WORK/stage5_q2" --data "$WORK/photos" \
     --patch-size 128 --batch-size 4 --steps 3000 --lr 2e-4 --lr-milestones "2000 2700" \
     --aux-lr 1e-3 --lambda 0.02 --log-every 100 --checkpoint-every 1000 --seed 12 \
     --workdir "$WORK/run_q2b"
-package "$WORK/run_q2b/final" "$ROOT/lic_jax/assets/default-q2"
+package "$WORK/run_q2b/final" "$WORK/default-q2"
 cat "$WORK"/run_q2{,b}/metrics.jsonl > "$ROOT/docs/default_model/default-q2_metrics.jsonl"
+
+# 7. One model for every rate: elic-vbr started from q2 (its weights; gains from
+# sqrt(lambda / 0.02), zero reconstruction offsets, z step 1: at the start it codes
+# level 5 as q2 does), 9 levels of lambda a factor 1.728 apart (levels 3 and 5 are q1's
+# and q2's), each image of a batch at a quality drawn from [1, 9] with its lambda and
+# gain between its two levels'. Quality 5 (q2's lambda) is the default where none is
+# given: `compress --model default` codes at about the rate it did.
+nice -n 5 "$PY" train.py --arch elic-vbr --init-from "$WORK/default-q2" \
+    --model-config '{"levels": 9}' --data "$WORK/photos" --patch-size 128 --batch-size 4 \
+    --steps 9000 --lr 3e-4 --lr-milestones "5500 7500" --aux-lr 1e-3 \
+    --lambdas "0.00224 0.00388 0.0067 0.01158 0.02 0.0346 0.0597 0.103 0.178" \
+    --log-every 200 --checkpoint-every 2000 --keep-checkpoints 12 --seed 31 \
+    --workdir "$WORK/run_vbr"
+# Under the plain sum of the levels' losses the high levels' (about 20x the low ones')
+# steer the shared weights, and the low rates lagged q1 by 0.16 dB: 4000 steps more
+# with each image's loss weighted by (lambda_mid / its lambda)^0.7.
+nice -n 5 "$PY" train.py --init-from "$WORK/run_vbr/final" --data "$WORK/photos" \
+    --patch-size 128 --batch-size 4 --steps 4000 --lr 1e-4 --lr-milestones "3000 3600" \
+    --aux-lr 1e-3 --lambdas "0.00224 0.00388 0.0067 0.01158 0.02 0.0346 0.0597 0.103 0.178" \
+    --level-balance 0.7 --log-every 200 --checkpoint-every 2000 --keep-checkpoints 4 \
+    --seed 32 --workdir "$WORK/run_vbr_balanced"
+"$PY" "$ROOT/tools/package_model.py" "$WORK/run_vbr_balanced/final" \
+    "$ROOT/lic_jax/assets/default" --default-quality 5
+cp "$WORK/run_vbr/metrics.jsonl" "$ROOT/docs/default_model/default_vbr_metrics.jsonl"
+cp "$WORK/run_vbr_balanced/metrics.jsonl" \
+    "$ROOT/docs/default_model/default_vbr_balanced_metrics.jsonl"
 cp "$SKIMAGE_DATA/coffee.png" "$ROOT/lic_jax/assets/holdout.png"
-echo "done: lic_jax/assets/default-q1, default-q2, holdout.png; held-out photos in $WORK/heldout"
+echo "done: lic_jax/assets/default, holdout.png; held-out photos in $WORK/heldout"

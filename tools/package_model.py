@@ -2,7 +2,7 @@
 load as float32), CDF tables recomputed from the rounded weights, and the stream hash of
 the weights as loaded (float32 of the float16 values).
 
-    .venv/bin/python tools/package_model.py RUN/final lic_jax/assets/default-q1
+    .venv/bin/python tools/package_model.py RUN/final lic_jax/assets/default --default-quality 5
 """
 import argparse
 
@@ -18,6 +18,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("source", help="model directory (train.py's final/ or best/)")
   parser.add_argument("target", help="model directory to write (replaced if it exists)")
+  parser.add_argument("--default-quality", type=float,
+                      help="a variable-rate model's quality where none is given")
   args = parser.parse_args(argv)
   meta, params, _ = model_dir.load(args.source)
   half = jax.tree_util.tree_map(lambda a: a.astype(np.float16), params)
@@ -26,6 +28,8 @@ def main(argv=None):
   extra = {k: v for k, v in meta.items()
            if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
   extra.update(weights_dtype="float16", made_by="tools/make_default_model.sh")
+  if args.default_quality is not None:
+    extra["default_quality"] = args.default_quality
   saved = model_dir.save(args.target, meta["arch"], meta["config"], half, tables, extra=extra,
                           overwrite=True)
   print(f"{args.target}: {saved['arch']} {saved['num_params']} params, "

@@ -49,7 +49,15 @@ def _with_bd_rate(label, entry):
 
 
 def plot_rd(curves, anchors, path, title, bd_rates=None, anchor_key=None):
-  """Writes the RD figure to `path` (PNG, atomically); returns the legend labels.
+  """Writes the RD figure (`rd_figure`) to `path` (PNG, atomically); returns the
+  legend labels."""
+  png, labels = rd_figure(curves, anchors, title, bd_rates, anchor_key)
+  image_io.atomic_write(path, png)
+  return labels
+
+
+def rd_figure(curves, anchors, title, bd_rates=None, anchor_key=None):
+  """(the RD figure as PNG bytes, its legend labels).
 
   curves:  [{"name", "bpp": [...], "psnr-rgb": [...], "ms-ssim-rgb": [...]}]
   anchors: anchor dicts as `lic_jax.evaluation.anchors.load` returns them.
@@ -113,5 +121,4 @@ def plot_rd(curves, anchors, path, title, bd_rates=None, anchor_key=None):
   fig.suptitle(title)
   buffer = io.BytesIO()
   fig.savefig(buffer, format="png")
-  image_io.atomic_write(path, buffer.getvalue())
-  return labels
+  return buffer.getvalue(), labels

@@ -265,8 +265,7 @@ def progressive_curves(models):
 
 
 def _point(model):
-  """A model's own name where its curve has several (default-q1 of "default"), with
-  its quality for a variable-rate model."""
+  """A model's own name (its folder's), with its quality for a variable-rate model."""
   name = os.path.basename(os.path.normpath(model["model"])) if model.get("model") else (
       model["name"])
   return name + ("" if model.get("quality") is None else f" quality {model['quality']:g}")

@@ -151,9 +151,11 @@ class Encode(CodingMode):
 
   def __init__(self, coder, stream_tables, layout):
     self.coder, self.tables, self._strings = coder, stream_tables, _Strings(layout)
-    self.encoders, self.coding_checks = {}, {}
+    self.encoders, self.coding_checks, self._finished = {}, {}, None
 
   def __call__(self, name, y, dist, positions=ALL):
+    if self._finished is not None:
+      raise RuntimeError("this Encode's strings are finished: code another image with a new one")
     table = dist.coding_tables(self.tables[name])
     symbols, indexes, y_hat = symbols_and_indexes(y, dist, table.scale_table, positions)
     string = self._strings.next(name)
@@ -166,8 +168,12 @@ class Encode(CodingMode):
     return y_hat, None
 
   def strings(self):
-    """{string name: coded bytes}, in the order the strings were first used."""
-    return {name: encoder.finish() for name, encoder in self.encoders.items()}
+    """{string name: coded bytes}, in the order the strings were first used. The
+    first call finishes the coders (nothing more can be coded); later ones return
+    the same bytes."""
+    if self._finished is None:
+      self._finished = {name: encoder.finish() for name, encoder in self.encoders.items()}
+    return dict(self._finished)
 
   def checks(self):
     """{string name: its CodingCheck bytes}, in the same order."""

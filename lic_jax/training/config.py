@@ -31,6 +31,7 @@ class TrainConfig:
   val: str | None = None
   lmbda: float = 0.0130
   lambdas: tuple | None = None     # a variable-rate model's, one per level (its qualities)
+  level_balance: float = 0.0       # with lambdas: the power of trainer.level_weights
   metric: str = "mse"
   batch_size: int = 8
   patch_size: int = 256
@@ -124,8 +125,9 @@ def config_record(config, arch, model_config):
 
 
 # Settings whose change on --resume means the run is no longer the one checkpointed.
-_RESUME_KEYS = ("arch", "model_config", "lmbda", "lambdas", "metric", "batch_size", "patch_size", "lr",
-                "aux_lr", "clip_norm", "lr_milestones", "seed", "data")
+_RESUME_KEYS = ("arch", "model_config", "lmbda", "lambdas", "level_balance", "metric",
+                "batch_size", "patch_size", "lr", "aux_lr", "clip_norm", "lr_milestones", "seed",
+                "data")
 
 
 def warn_changed(saved, config, say):

@@ -51,8 +51,8 @@ def init_params(model, mesh, seed, loaded=None, partial=False, say=print):
   paths = lambda tree: {jax.tree_util.keystr(p): x
                         for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
   want, have = paths(expected), paths(loaded)
-  misfit = sorted(k for k in set(want) & set(have)
-                  if (want[k].shape, want[k].dtype) != (np.shape(have[k]), np.asarray(have[k]).dtype))
+  misfit = sorted(k for k in set(want) & set(have) if (want[k].shape, want[k].dtype)
+                  != (np.shape(have[k]), np.asarray(have[k]).dtype))
   extra, fresh = sorted(set(have) - set(want)), sorted(set(want) - set(have))
   if misfit or extra or (fresh and not partial):
     raise config_lib.TrainingError(
@@ -76,23 +76,36 @@ def rate_of_each_image(rng, batch, lambdas):
   return quality, variable_rate.log_interpolate(jnp.asarray(lambdas, jnp.float32), quality)
 
 
-def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric, lambdas=None):
+def level_weights(image_lmbda, lambdas, balance):
+  """Each image's weight in a variable-rate batch's loss: (lambda_mid / its lambda) ^
+  balance, lambda_mid the ladder's geometric middle. The loss lambda*D + R of a high
+  level is many times a low level's (about 20x over a factor 80 of lambda), so under a
+  plain sum the high rates steer the shared weights; balance ~0.7 makes the levels'
+  losses about equal in size (0: the plain sum)."""
+  middle = np.exp(np.mean(np.log(np.asarray(lambdas, np.float64))))
+  return (jnp.float32(middle) / image_lmbda) ** balance
+
+
+def make_train_step(model, main_tx, aux_tx, schedule, lmbda, metric, lambdas=None,
+                    balance=0.0):
   """(state, uint8 images (B, P, P, 3)) -> (new state, dict of scalar metrics).
   lambdas: a variable-rate model's, one per level: each image at a rate of its own
-  (`rate_of_each_image`), instead of all at `lmbda`."""
+  (`rate_of_each_image`), instead of all at `lmbda`, its loss weighted by
+  `level_weights(..., balance)` (the metrics are the unweighted terms)."""
 
   def train_step(state, images):
     x = images.astype(jnp.float32) / 255.0
     rng, key = jax.random.split(state.rng)
-    quality, image_lmbda = None, lmbda
+    quality, image_lmbda, weights = None, lmbda, 1.0
     if lambdas is not None:
       rng, rate_key = jax.random.split(rng)
       quality, image_lmbda = rate_of_each_image(rate_key, x.shape[0], lambdas)
+      weights = level_weights(image_lmbda, lambdas, balance)
 
     def loss_fn(params):
       out = model.apply({"params": params}, x, key, quality)
-      terms = losses.rate_distortion(out, x, image_lmbda, metric)
-      return terms["loss"], terms
+      per_image = losses.per_image_terms(out, x, image_lmbda, metric)
+      return jnp.mean(weights * per_image["loss"]), losses.batch_means(per_image)
 
     (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = main_tx.update(grads, state.opt_state, state.params)
@@ -190,6 +203,9 @@ class Trainer:
           f"from low to high (e.g. a factor 1.7 apart), not {lambdas}")
     if lambdas is not None and any(b <= a for a, b in zip(lambdas, lambdas[1:])):
       raise config_lib.TrainingError(f"--lambdas must rise from low to high rate: {lambdas}")
+    if self.config.level_balance and lambdas is None:
+      raise config_lib.TrainingError("--level-balance weights the levels of --lambdas, and "
+                                     "this run trains one rate: drop it or give --lambdas")
 
   def _start_gains(self, params, resolved):
     """A variable-rate model started from a fixed-rate one trained at lambda L (its
@@ -212,8 +228,8 @@ class Trainer:
   def _compile(self, name, make, args, out_shardings, donate):
     c = self.config
     key = (name, self.arch, json.dumps(self.model_config, sort_keys=True, default=list),
-           self.opt_config, c.lmbda, c.lambdas, c.metric, c.batch_size, c.patch_size,
-           tuple(d.id for d in self.mesh.devices.flat), jax.process_count())
+           self.opt_config, c.lmbda, c.lambdas, c.level_balance, c.metric, c.batch_size,
+           c.patch_size, tuple(d.id for d in self.mesh.devices.flat), jax.process_count())
     if key in _COMPILED:
       self.say(f"reusing the compiled {name}")
       self.compile_seconds[name] = 0.0
@@ -233,7 +249,8 @@ class Trainer:
     self.train_fn = self._compile(
         "train_step", lambda: make_train_step(
             self.model, self.main_tx, self.aux_tx, state_lib.learning_rate(self.opt_config),
-            self.config.lmbda, self.config.metric, self.config.lambdas),
+            self.config.lmbda, self.config.metric, self.config.lambdas,
+            self.config.level_balance),
         (self.state, self.batch_spec()), (self.replicated, self.replicated), 0)
 
   def compile_eval(self):
