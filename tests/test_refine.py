@@ -1,6 +1,7 @@
 """Encoder-side latent refinement (lic_jax.refine, `compress(..., refine_steps=K)`).
 
-On the bundled default model (it records its training lambda) and a crop of the
+On the bundled default model (variable rate: it records its levels' lambdas; the
+refinement runs at its default quality and that quality's lambda) and a crop of the
 held-out photo: the refined stream decodes, bit for bit, to what the encoder's
 refined latents give; it codes the crop at a lower real rate-distortion cost (file
 bits and decoded pixels) than the plain encoder; it is deterministic; and a model
@@ -51,13 +52,15 @@ def test_refined_stream_decodes_to_the_refined_latents(codec, crop):
   start = {"y": codec.stages.stage("analysis")(x)}
   start["z"] = codec.stages.stage("hyper_analysis")(start["y"])
   refined = refine.refine_latents(codec.model, codec.params, x, start, height=height,
-                                  width=width, steps=STEPS, lmbda=codec.lmbda)
+                                  width=width, steps=STEPS, lmbda=codec.lmbda_at(),
+                                  quality=codec.default_quality)
   assert all(np.array_equal(refined[k], latents[k]) for k in ("y", "z"))
   assert not np.array_equal(refined["y"], start["y"])
 
   plain = codec.compress(crop)
-  plain_cost = rd_cost(crop, plain, codec.decompress(plain), codec.lmbda)
-  refined_cost = rd_cost(crop, data, decoded, codec.lmbda)
+  lmbda = codec.lmbda_at()
+  plain_cost = rd_cost(crop, plain, codec.decompress(plain), lmbda)
+  refined_cost = rd_cost(crop, data, decoded, lmbda)
   print(f"RD cost {plain_cost:.3f} ({len(plain)} bytes) -> {refined_cost:.3f} "
         f"({len(data)} bytes) after {STEPS} steps")
   assert refined_cost < 0.97 * plain_cost
