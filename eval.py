@@ -12,8 +12,9 @@ image of each padded size, reported apart); bpp counts the whole file, header
 included, with CompressAI's strings-only bpp beside it. Models sharing a name
 (default: their arch; --name overrides) form one RD curve, and so does a
 variable-rate model at its --qualities; their BD-rates (PSNR and MS-SSIM) against
-a published Kodak curve (--anchor, VTM by default) are reported on Kodak. See lic_jax/evaluation/runner.py for the exact definitions;
-`eval.py --published` tabulates the published curves' BD-rates.
+a published Kodak curve (--anchor, VTM by default) are reported on Kodak. See
+lic_jax/evaluation/runner.py for the exact definitions; `eval.py --published`
+tabulates the published curves' BD-rates.
 """
 import argparse
 import os

@@ -182,7 +182,8 @@ def random_codec(arch, preset):
   spec = registry.get(arch)
   model = spec.build(spec.make_config(preset))
   params = random_params(model)
-  return Codec(arch, model.config, params, latent_tables.model_table_arrays(model, params), "0" * 16)
+  return Codec(arch, model.config, params, latent_tables.model_table_arrays(model, params),
+               "0" * 16)
 
 
 def codec_times(arch, preset, height, width, streams):

@@ -89,7 +89,8 @@ def main():
         print(f"round {round_ + 1}  peer    {job:<16} {seconds:7.2f} s   {line}", flush=True)
   print("medians:")
   for label, values in times.items():
-    print(f"  {label:<24} {statistics.median(values):7.2f} s  ({', '.join(f'{v:.2f}' for v in values)})")
+    runs = ", ".join(f"{v:.2f}" for v in values)
+    print(f"  {label:<24} {statistics.median(values):7.2f} s  ({runs})")
 
 
 if __name__ == "__main__":

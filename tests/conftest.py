@@ -86,7 +86,8 @@ def stored_tables(name, prefix):
   `gaussian_conditional`."""
   from lic_jax.entropy import cdf as cdf_tables
   sd = _state_dict(name)
-  return cdf_tables.CDFTables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
+  return cdf_tables.CDFTables(*(sd[f"{prefix}._{k}"]
+                                for k in ("quantized_cdf", "cdf_length", "offset")))
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import converted, nhwc, reference_outputs, reference_path, state_dict
+from conftest import (converted, nhwc, reference_outputs, reference_path, state_dict,
+                      stored_tables)
 from lic_jax import bitstream, conversion, latent, model_dir
 from lic_jax.codec import Codec, pad_image, to_uint8
 from lic_jax.coder import range_coder
@@ -280,11 +281,6 @@ def test_full_size_manifests(name):
 
 # ----- the range coder on CompressAI's symbols ---------------------------------------
 
-def stored(name, prefix):
-  sd = state_dict(ref_name(name))
-  return cdf_tables.CDFTables(*(sd[f"{prefix}._{k}"] for k in ("quantized_cdf", "cdf_length", "offset")))
-
-
 def channel_indexes(symbols):
   """The CDF row of each symbol of a factorized stream (1, C, h, w): its channel."""
   return np.broadcast_to(np.arange(symbols.shape[1])[None, :, None, None], symbols.shape)
@@ -298,12 +294,12 @@ def check_string_sizes(name):
   streams = {}
   if has_hyperprior(name):
     z = ref["compress:z_symbols"]
-    streams["z"] = (z, channel_indexes(z), stored(name, "entropy_bottleneck"))
+    streams["z"] = (z, channel_indexes(z), stored_tables(ref_name(name), "entropy_bottleneck"))
     streams["y"] = (ref["compress:y_symbols"], ref["compress:y_indexes"],
-                    stored(name, "gaussian_conditional"))
+                    stored_tables(ref_name(name), "gaussian_conditional"))
   else:
     y = ref["compress:y_symbols"]
-    streams["y"] = (y, channel_indexes(y), stored(name, "entropy_bottleneck"))
+    streams["y"] = (y, channel_indexes(y), stored_tables(ref_name(name), "entropy_bottleneck"))
   report = []
   for stream, (symbols, indexes, table) in streams.items():
     data = range_coder.encode(symbols, indexes, table)

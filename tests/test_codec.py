@@ -441,7 +441,8 @@ def test_formats_1_to_3_still_decode(size_codec):
   the same as today's."""
   image = fixture_image(SIZE_MODEL)
   data = size_codec.compress(image)
-  mode = latent.Encode(size_codec.coder, size_codec.stream_tables, latent.StreamLayout())  # one y string
+  # One y string:
+  mode = latent.Encode(size_codec.coder, size_codec.stream_tables, latent.StreamLayout())
   latents = size_codec.latents(image)
   size_codec.model.latent_codec.code(size_codec.stages, mode, latents["y"], latents=latents)
   stream = dataclasses.replace(Stream.from_bytes(data), strings=mode.strings(),

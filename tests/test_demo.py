@@ -66,7 +66,8 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys, crop_file):
     assert list(others) == list(classic.CODECS)  # every codec (all installed for the tests)
     for name, row in others.items():
       other_codec = classic.CODECS[name]
-      file = f"{stem}_{other_codec.key}_{row[0]}.{other_codec.suffix}"  # crop_default_q1_avif_q7.avif
+      # e.g. crop_default_q1_avif_q7.avif
+      file = f"{stem}_{other_codec.key}_{row[0]}.{other_codec.suffix}"
       assert file in written, (file, written)
       other = (out_dir / file).read_bytes()
       assert int(row[1]) == len(other) >= len(data)  # at least our size

@@ -53,7 +53,7 @@ def from_arrays(arrays):
   for name in names:
     try:
       tables = CDFTables(*(np.asarray(arrays[f"{name}_{k}"])
-                               for k in ("quantized_cdf", "cdf_length", "offset")))
+                           for k in ("quantized_cdf", "cdf_length", "offset")))
     except KeyError as e:
       raise ValueError(f"the model has no CDF tables for stream {name!r}: {e} missing") from None
     scale_table = arrays.get(f"{name}_scale_table")
