@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import test_balle as zoo
-from conftest import nhwc, state_dict
+from conftest import nhwc, state_dict, stored_tables
 from lic_jax import bitstream, conversion, latent
 from lic_jax.entropy import factorized, raster
 from lic_jax.testing import Recorder, escape_payload_bytes, raster_grid
@@ -157,8 +157,8 @@ def check_round_trip_ar(name):
         indexes = (zoo.channel_indexes(symbols) if stream == "z"
                    else ref["compress:y_indexes"])
         theirs = len(ref[f"compress:{stream}_string"])
-        their_payload, our_payload = escape_payload_bytes(symbols, indexes,
-                                                              zoo.stored(name, prefix))
+        their_payload, our_payload = escape_payload_bytes(
+            symbols, indexes, stored_tables(zoo.ref_name(name), prefix))
         expected = theirs - their_payload + our_payload
         print(f"{name} {stream}: {sizes[stream]} bytes, CompressAI {theirs} (expected "
               f"{expected:.0f} with the escape payloads)")
