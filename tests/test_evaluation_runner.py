@@ -89,11 +89,16 @@ def test_compile_time_apart_and_no_image_coded_twice(tmp_path):
     paths.append(str(tmp_path / f"{n}.png"))
     image_io.write_png(paths[-1], gradient_image(h, w, n))
   codec = FakeCodec(step=8, bpp=0.5, compile_s=0.3)
+  compiled_before = programs.compile_seconds()
   result = runner.evaluate(codec, paths, str(tmp_path), progress=False,
                            save_dir=str(tmp_path / "out"))
+  compiled = programs.compile_seconds() - compiled_before
   assert [r["first_of_shape"] for r in result["images"]] == [True, False, True]
   assert all(r["encoding_time"] < 0.2 for r in result["images"])
-  assert 0.5 < result["compile_time"] < 3
+  # Both shapes' 0.3 s, counted once each; JAX's own compiles inside the timed calls
+  # (how long they take depends on the process's cache) add to it, but compile_time
+  # never holds more than the process compiled meanwhile.
+  assert 0.55 < result["compile_time"] <= compiled + 1e-9
   assert len(codec.images) == 3  # each image compressed once
   assert all(r["roundtrip"] for r in result["images"])
   assert sorted(os.listdir(tmp_path / "out")) == sorted(
