@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 def load_model(path, coder=None):
   """The `Codec` stored in a model directory (from convert.py or train.py); "default"
   is the small variable-rate model bundled in lic_jax/assets (`Codec.compress(image,
-  quality=Q)`, Q from 1 to 9). coder: the entropy coder implementation to
+  quality=Q)`, Q from 1 to 10). coder: the entropy coder implementation to
   code with, one of `lic_jax.coder.available()` (default: the fastest installed)."""
   from lic_jax.codec import Codec
   return Codec.from_dir(path, coder)

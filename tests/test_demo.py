@@ -48,8 +48,10 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys, crop_file):
   demo.run(image=image, out_dir=str(out_dir))
 
   table = _table(capsys.readouterr().out)
-  assert list(table) == [f"default q{q}" for q in (1, 3, 5, 7, 9)]
   codec = lic_jax.load_model("default")
+  # CURVE_POINTS qualities evenly over the model's range (1 to 10: 1, 3.25, ..., 10).
+  qualities = np.linspace(*codec.qualities, demo.CURVE_POINTS)
+  assert list(table) == [f"default q{q:g}" for q in qualities.round(2)]
   written = set(os.listdir(out_dir))
   reconstructions, rates = {}, []
   for point, (ours, others) in table.items():
@@ -74,8 +76,8 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys, crop_file):
       decoded, _ = image_io.read_image(str(out_dir / file))
       psnr = runner.distortion(crop, decoded)["psnr-rgb"]
       assert float(row[3]) == pytest.approx(psnr, abs=0.005)
-  assert rates == sorted(rates) and len(set(rates)) == 5  # one curve, rising
-  assert len(written) == 5 * (2 + len(classic.CODECS)) + 2
+  assert rates == sorted(rates) and len(set(rates)) == demo.CURVE_POINTS  # one curve, rising
+  assert len(written) == demo.CURVE_POINTS * (2 + len(classic.CODECS)) + 2
   # At the lowest and the highest rate two rows, original | lic_jax | JPEG | WebP and
   # AVIF | JPEG XL | HEIF | JPEG 2000, each under a caption band whose text is drawn
   # (dark pixels on white).
@@ -83,7 +85,7 @@ def test_demo_codes_compares_and_writes(tmp_path, capsys, crop_file):
   row_height = sheet.shape[0] // 4
   band = row_height - 96
   assert sheet.shape == (4 * row_height, 4 * 128, 3) and band > 20
-  for i, point in enumerate(["default q1", "default q9"]):
+  for i, point in enumerate([f"default q{qualities[0]:g}", f"default q{qualities[-1]:g}"]):
     top = 2 * i * row_height
     assert np.array_equal(sheet[top + band:top + row_height, :128], crop)
     assert np.array_equal(sheet[top + band:top + row_height, 128:256], reconstructions[point])
@@ -111,7 +113,8 @@ def test_demo_with_refinement_at_one_quality(tmp_path, capsys, crop_file):
 def test_qualities_a_model_does_not_have_are_a_clear_error(tmp_path, capsys, crop_file,
                                                            model_dirs):
   _, image = crop_file
-  for model, quality, message in ((None, "10", "from 1 to 9"),
+  top = lic_jax.load_model("default").qualities[1]
+  for model, quality, message in ((None, str(top + 1), f"from 1 to {top}"),
                                   (model_dirs("mlicpp_small"), "3", "codes one rate")):
     argv = ["demo", "--qualities", quality, "--image", image, "--out-dir", str(tmp_path / "out")]
     assert cli.main(argv + (["--model", model] if model else [])) == 1

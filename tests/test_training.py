@@ -32,11 +32,20 @@ TINY = {"N": 32, "M": 64, "slice_num": 2}
 STEPS, CHECKPOINT_EVERY = 40, 20
 
 
-def train_module():
-  spec = importlib.util.spec_from_file_location("train_cli", os.path.join(REPO, "train.py"))
+def _script(name, path):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def train_module():
+  return _script("train_cli", "train.py")
+
+
+def tool_module(name):
+  """A script of tools/ (not part of the package) as a module."""
+  return _script(name, os.path.join("tools", f"{name}.py"))
 
 
 def synthetic_image(height, width, seed):
@@ -392,7 +401,8 @@ def test_a_variable_rate_model_trains_from_a_fixed_rate_one(tmp_path, capsys):
   copies its weights and starts its gains at sqrt(lambda / 0.02) (the middle level is
   that model's quantizer); it trains each image at a rate of its own, its loss weighted
   by --level-balance; what it writes codes exact round trips between its levels,
-  recording the gain. --level-balance without --lambdas is refused."""
+  recording the gain. tools/add_rate_level.py adds a level above its top that codes
+  as well; --level-balance without --lambdas is refused."""
   import lic_jax
   from lic_jax import bitstream, model_dir
   from lic_jax.codec import pad_image, to_uint8
@@ -419,6 +429,22 @@ def test_a_variable_rate_model_trains_from_a_fixed_rate_one(tmp_path, capsys):
     assert bitstream.info(data)["gain"] == codec.rate(quality)[1]
     expected = to_uint8(codec.forward(pad_image(image), quality=quality)["x_hat"], 40, 72)
     assert np.array_equal(codec.decompress(data), expected)
+  # One level more: the old gains kept, the new one the ladder's last ratio on, its
+  # lambda recorded; a round trip between the old top and the new one.
+  add_level = tool_module("add_rate_level")
+  with pytest.raises(SystemExit):
+    add_level.main([str(workdir / "final"), str(tmp_path / "bad"), "--lambda", "0.05"])
+  assert not (tmp_path / "bad").exists()
+  add_level.main([str(workdir / "final"), str(tmp_path / "four"), "--lambda", "0.32"])
+  meta, four, _ = model_dir.load(str(tmp_path / "four"))
+  _, three, _ = model_dir.load(str(workdir / "final"))
+  gains = np.abs(three["Gain"])
+  np.testing.assert_allclose(four["Gain"], [*gains, gains[2] ** 2 / gains[1]], rtol=1e-6)
+  assert meta["config"]["levels"] == 4 and meta["lambda"] == [*lambdas, 0.32]
+  codec = lic_jax.load_model(str(tmp_path / "four"))
+  data = codec.compress(image, quality=3.5)
+  expected = to_uint8(codec.forward(pad_image(image), quality=3.5)["x_hat"], 40, 72)
+  assert np.array_equal(codec.decompress(data), expected)
   capsys.readouterr()
   assert train_module().main(["--arch", "elic", "--size", "test-small", "--level-balance",
                               "0.7", "--workdir", str(tmp_path / "w"), "--steps", "1",
