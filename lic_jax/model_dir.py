@@ -83,6 +83,14 @@ def save(directory, arch, config, params, tables, extra=None, overwrite=False):
   return meta
 
 
+def extra_fields(meta):
+  """The fields of `meta` a rewritten model directory keeps (lambdas, trained steps,
+  ...), passed to `save` as `extra`: all but those it derives from arch, config and
+  weights."""
+  return {k: v for k, v in meta.items()
+          if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
+
+
 def resolve(directory):
   """The folder a model name stands for: a bundled model's, or the name itself."""
   return BUNDLED.get(directory, directory)

@@ -33,8 +33,7 @@ def main(argv=None):
   params = dict(params, Gain=np.append(gains, gains[-1] ** 2 / gains[-2]).astype(np.float32))
   config = dict(meta["config"], levels=levels + 1)
   model = registry.build(meta["arch"], config)
-  extra = {k: v for k, v in meta.items()
-           if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
+  extra = model_dir.extra_fields(meta)
   extra["lambda"] = lambdas + [args.lmbda]
   saved = model_dir.save(args.target, meta["arch"], dataclasses.asdict(model.config), params,
                          model_table_arrays(model, params), extra=extra, overwrite=True)

@@ -25,8 +25,7 @@ def main(argv=None):
   half = jax.tree_util.tree_map(lambda a: a.astype(np.float16), params)
   model = registry.build(meta["arch"], meta["config"])
   tables = model_table_arrays(model, jax.tree_util.tree_map(lambda a: a.astype(np.float32), half))
-  extra = {k: v for k, v in meta.items()
-           if k not in ("format_version", "arch", "config", "model_hash", "num_params")}
+  extra = model_dir.extra_fields(meta)
   extra.update(weights_dtype="float16", made_by="tools/make_default_model.sh")
   if args.default_quality is not None:
     extra["default_quality"] = args.default_quality
